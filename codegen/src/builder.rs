@@ -1,0 +1,128 @@
+//! The build-script front-end: reads the manifest, generates, writes only what changed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Model, Settings, rust};
+
+/// Generates the typed bus from a manifest in `build.rs`.
+///
+/// ```no_run
+/// // build.rs
+/// fn main() {
+///     eventbus_codegen::Builder::new("events.yaml").build().unwrap();
+/// }
+/// ```
+///
+/// and in the crate:
+///
+/// ```ignore
+/// pub mod events {
+///     eventbus::include_events!();
+/// }
+/// ```
+///
+/// The Rust output goes to `$OUT_DIR/events.rs`, formatted, under an `@generated` header, and
+/// is rewritten only when its content changed. Cargo is told to rerun the script when the
+/// manifest file changes (the file, not its directory).
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to generate"]
+pub struct Builder {
+    manifest: PathBuf,
+    out_dir: Option<PathBuf>,
+    file_name: String,
+    settings: Settings,
+}
+
+impl Builder {
+    /// A builder for the manifest at `path` (relative paths are relative to the crate root,
+    /// where cargo runs build scripts).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Builder {
+            manifest: path.into(),
+            out_dir: None,
+            file_name: "events.rs".to_owned(),
+            settings: Settings::default(),
+        }
+    }
+
+    /// Where to write the Rust file (default: `$OUT_DIR`).
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// The Rust file's name (default `events.rs`; then `include_events!("name.rs")`).
+    pub fn file_name(mut self, name: impl Into<String>) -> Self {
+        self.file_name = name.into();
+        self
+    }
+
+    /// Generates only these events (and the types they use).
+    pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.settings = self.settings.events(names);
+        self
+    }
+
+    /// Generates only the events of these categories.
+    pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.settings = self.settings.categories(names);
+        self
+    }
+
+    /// Reads, checks and generates. Returns the path of the Rust file.
+    ///
+    /// The error renders every problem of the manifest rustc-style, both through `Display`
+    /// and `Debug`, so `.unwrap()` in `build.rs` prints a readable report.
+    pub fn build(self) -> Result<PathBuf, Error> {
+        // Emitted first so that a broken manifest is re-read once it is fixed.
+        println!("cargo:rerun-if-changed={}", self.manifest.display());
+        let model = Model::load(&self.manifest)?;
+        let model = self
+            .settings
+            .apply(&model)
+            .map_err(|msg| Error::io(&self.manifest, msg))?;
+        let out_dir = match self.out_dir {
+            Some(dir) => dir,
+            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| {
+                Error::io(&self.manifest, "OUT_DIR is not set: call Builder::build from build.rs, or set .out_dir(..)")
+            })?,
+        };
+        let path = out_dir.join(&self.file_name);
+        write_if_changed(&path, rust::file(&model).as_bytes())
+            .map_err(|e| Error::io(&self.manifest, format!("cannot write `{}`: {e}", path.display())))?;
+        Ok(path)
+    }
+}
+
+/// The one-line entry point for `build.rs`: generate from `path`, or fail the build with the
+/// manifest's errors reported to cargo.
+///
+/// ```no_run
+/// fn main() {
+///     eventbus_codegen::compile("events.yaml");
+/// }
+/// ```
+pub fn compile(path: impl Into<PathBuf>) {
+    if let Err(err) = Builder::new(path).build() {
+        for d in err.errors() {
+            println!("cargo::error={}", d.headline(&err.path));
+        }
+        eprintln!("{err}");
+        std::process::exit(1);
+    }
+}
+
+/// Writes `contents` to `path` unless the file already holds exactly that, so that unchanged
+/// output keeps its timestamp and does not trigger rebuilds. Creates parent directories.
+/// Returns whether the file was written.
+pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
+    if std::fs::read(path).is_ok_and(|old| old == contents) {
+        return Ok(false);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, contents)?;
+    Ok(true)
+}

@@ -1,0 +1,275 @@
+//! Located errors, rendered the way rustc renders them: a headline, `--> path:line:column`,
+//! the source line with a caret label, and a `help:` line.
+
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+/// A position in the manifest: 1-based line and column (in characters), and a length in
+/// characters for the caret underline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// How many characters to underline (at least 1 when rendered).
+    pub len: usize,
+}
+
+impl Span {
+    /// A span at `line:column`, `len` characters long.
+    pub const fn new(line: usize, column: usize, len: usize) -> Self {
+        Span { line, column, len }
+    }
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The manifest is rejected.
+    Error,
+    /// Accepted, but probably not what was meant.
+    Warning,
+}
+
+impl Severity {
+    /// `"error"` or `"warning"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One finding about the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The headline: what is wrong.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+    /// The short text printed under the carets.
+    pub label: String,
+    /// What to do about it, when we can tell.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error at `span`.
+    pub fn error(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: String::new(),
+            help: None,
+        }
+    }
+
+    /// A warning at `span`.
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(span, message)
+        }
+    }
+
+    /// Sets the caret label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Sets the `help:` line.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Sets the `help:` line if there is one.
+    pub fn maybe_help(mut self, help: Option<String>) -> Self {
+        self.help = help;
+        self
+    }
+
+    /// Renders the finding against the manifest text, rustc style.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Span};
+    /// let source = "version: 2\n";
+    /// let text = Diagnostic::error(Span::new(1, 10, 1), "unsupported manifest version 2")
+    ///     .label("only version 1 exists")
+    ///     .help("write `version: 1`")
+    ///     .render("events.yaml", source);
+    /// assert!(text.starts_with("error: unsupported manifest version 2\n --> events.yaml:1:10\n"));
+    /// assert!(text.contains("1 | version: 2\n  |          ^ only version 1 exists"));
+    /// assert!(text.ends_with("  |\n  = help: write `version: 1`\n"));
+    /// ```
+    pub fn render(&self, path: impl AsRef<Path>, source: &str) -> String {
+        let path = path.as_ref().display();
+        let Span { line, column, len } = self.span;
+        let gutter = line.to_string().len();
+        let pad = " ".repeat(gutter);
+        let mut out = String::new();
+        let _ = writeln!(out, "{}: {}", self.severity.as_str(), self.message);
+        let _ = writeln!(out, "{pad}--> {path}:{line}:{column}");
+        if let Some(text) = source.lines().nth(line.saturating_sub(1)) {
+            let text = text.trim_end_matches('\r');
+            // Keep snippets readable for minified or binary input.
+            let shown: String = text.chars().take(200).collect();
+            let width = shown.chars().count();
+            let start = column.saturating_sub(1).min(width);
+            let carets = len.max(1).min(width.saturating_sub(start).max(1));
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{line} | {shown}");
+            let lead: String = shown
+                .chars()
+                .take(start)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let label = if self.label.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", self.label)
+            };
+            let _ = writeln!(out, "{pad} | {lead}{}{label}", "^".repeat(carets));
+        }
+        if let Some(help) = &self.help {
+            if source.lines().nth(line.saturating_sub(1)).is_some() {
+                let _ = writeln!(out, "{pad} |");
+            }
+            let _ = writeln!(out, "{pad} = help: {help}");
+        }
+        out
+    }
+
+    /// The one-line form `path:line:column: error: message` used in compiler-error strings.
+    pub fn headline(&self, path: impl AsRef<Path>) -> String {
+        format!(
+            "{}:{}:{}: {}: {}",
+            path.as_ref().display(),
+            self.span.line,
+            self.span.column,
+            self.severity.as_str(),
+            self.message
+        )
+    }
+}
+
+/// A manifest that could not be turned into a model: every finding, with the text it was
+/// found in, so it can be rendered anywhere (terminal, `compile_error!`, build-script output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// The manifest's path as given by the front-end.
+    pub path: PathBuf,
+    /// The manifest text (empty when it could not be read).
+    pub source_text: String,
+    /// Every finding, errors first, in source order. Never empty.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Error {
+    /// Only the errors (the warnings left out).
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+    }
+
+    /// An error that is not about a place in the manifest (the file is missing, say).
+    pub fn io(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error {
+            path: path.into(),
+            source_text: String::new(),
+            diagnostics: vec![Diagnostic::error(Span::new(1, 1, 0), message)],
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            f.write_str(&d.render(&self.path, &self.source_text))?;
+        }
+        let errors = self.errors().count();
+        if errors > 1 {
+            write!(
+                f,
+                "\nerror: could not use `{}` due to {errors} errors\n",
+                self.path.display()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Collects findings during validation.
+#[derive(Debug, Default)]
+pub(crate) struct Sink {
+    pub(crate) found: Vec<Diagnostic>,
+}
+
+impl Sink {
+    pub(crate) fn push(&mut self, d: Diagnostic) {
+        self.found.push(d);
+    }
+    pub(crate) fn has_errors(&self) -> bool {
+        self.found.iter().any(|d| d.severity == Severity::Error)
+    }
+    /// Errors before warnings, each in source order.
+    pub(crate) fn sorted(mut self) -> Vec<Diagnostic> {
+        self.found.sort_by_key(|d| (d.severity, d.span));
+        self.found.dedup();
+        self.found
+    }
+}
+
+/// The closest candidate to `name` (edit distance at most a third of its length, at least 1),
+/// for "did you mean" hints.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_are_close_names_only() {
+        let names = ["PackageEvent", "ChainEvent", "string"];
+        assert_eq!(did_you_mean("PackageEvnt", names), Some("PackageEvent"));
+        assert_eq!(did_you_mean("strng", names), Some("string"));
+        assert_eq!(did_you_mean("Totally", names), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! The eventbus generator core: `events.yaml` → checked [`Model`] → Rust, TypeScript and docs.
+//!
+//! One library behind three front-ends (the `#[event_bus]` macro, the [`Builder`] for build
+//! scripts, and the `eventbus` CLI). Each front-end maps its inputs onto [`Settings`] and calls
+//! the same functions, so they cannot drift apart. The core itself never prints and never
+//! writes files: [`Builder`] is the one place that does, for build scripts.
+//!
+//! ```
+//! let source = r#"
+//! version: 1
+//! package: demo
+//! events:
+//!   chainSync:
+//!     category: chain
+//!     payload: { network: string, peers: u32 }
+//! "#;
+//! let model = eventbus_codegen::Model::parse("events.yaml", source).unwrap();
+//! let code = eventbus_codegen::rust::file(&model);
+//! assert!(code.contains("pub struct ChainSync"));
+//! assert!(code.contains("pub chain_sync: ::eventbus::Event<ChainSync>"));
+//! ```
+//!
+//! A broken manifest yields an [`Error`] holding every finding, rendered like rustc:
+//!
+//! ```
+//! let err = eventbus_codegen::Model::parse("events.yaml", "version: 1\npackage: demo\nevents:\n  x:\n    payload: Strng\n")
+//!     .unwrap_err();
+//! assert_eq!(err.diagnostics[0].message, "unknown type `Strng`");
+//! assert!(err.to_string().contains("--> events.yaml:5:14"));
+//! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod diagnostic;
+mod example;
+pub mod manifest;
+pub mod model;
+pub mod names;
+pub mod policy;
+pub mod rust;
+mod settings;
+pub mod type_expr;
+mod validate;
+pub mod yaml;
+
+use std::path::Path;
+
+pub use builder::{Builder, compile, write_if_changed};
+pub use diagnostic::{Diagnostic, Error, Severity, Span};
+pub use model::{EventDef, Field, Model, Primitive, TypeDef, TypeKind, TypeRef};
+pub use settings::Settings;
+
+impl Model {
+    /// Parses and checks a manifest. `path` is only used in error reports.
+    pub fn parse(path: impl AsRef<Path>, source: &str) -> Result<Model, Error> {
+        let path = path.as_ref();
+        let fail = |diagnostics| Error {
+            path: path.to_owned(),
+            source_text: source.to_owned(),
+            diagnostics,
+        };
+        let root = match yaml::parse(source) {
+            Ok(root) => root,
+            Err(e) => {
+                return Err(fail(vec![
+                    Diagnostic::error(e.span, format!("invalid YAML: {}", e.message))
+                        .label("the YAML parser stopped here")
+                        .help("check indentation, quotes and `key: value` syntax"),
+                ]));
+            }
+        };
+        let mut sink = diagnostic::Sink::default();
+        let manifest = manifest::read(&root, &mut sink);
+        let model = validate::check(&manifest, &mut sink);
+        match model {
+            Some(model) if !sink.has_errors() => Ok(model),
+            _ => Err(fail(sink.sorted())),
+        }
+    }
+
+    /// Reads and checks the manifest at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::io(path, format!("cannot read `{}`: {e}", path.display())))?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            Error::io(
+                path,
+                format!("`{}` is not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to()),
+            )
+        })?;
+        Model::parse(path, &source)
+    }
+}
+
+impl std::str::FromStr for Model {
+    type Err = Error;
+
+    /// Parses a manifest given as text; errors name the file `events.yaml`.
+    fn from_str(source: &str) -> Result<Model, Error> {
+        Model::parse("events.yaml", source)
+    }
+}

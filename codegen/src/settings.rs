@@ -1,0 +1,94 @@
+//! The one settings struct every front-end maps its inputs onto.
+
+use std::collections::HashSet;
+
+use crate::model::{Model, TypeKind, TypeRef};
+
+/// What to generate from a model. The macro's options, the [`crate::Builder`]'s methods and
+/// the CLI's flags all end up here.
+///
+/// ```
+/// let model: eventbus_codegen::Model = "version: 1\npackage: demo\nevents:\n  a: { category: x }\n  b: { category: y }\n"
+///     .parse().unwrap();
+/// let only_x = eventbus_codegen::Settings::default().categories(["x"]).apply(&model).unwrap();
+/// assert_eq!(only_x.events.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Keep only these events (by manifest name); `None` keeps all.
+    pub events: Option<Vec<String>>,
+    /// Keep only events of these categories; `None` keeps all.
+    pub categories: Option<Vec<String>>,
+}
+
+impl Settings {
+    /// Keeps only the named events (combined with [`Settings::categories`] as a union).
+    pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.events = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Keeps only the events of these categories.
+    pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.categories = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The model restricted to the selected events and the types they use. Names that match
+    /// nothing are an error listing what exists.
+    pub fn apply(&self, model: &Model) -> Result<Model, String> {
+        if self.events.is_none() && self.categories.is_none() {
+            return Ok(model.clone());
+        }
+        let mut unknown = Vec::new();
+        for name in self.events.iter().flatten() {
+            if model.event(name).is_none() {
+                unknown.push(format!("event `{name}`"));
+            }
+        }
+        let categories = model.categories();
+        for c in self.categories.iter().flatten() {
+            if !categories.contains(&c.as_str()) {
+                unknown.push(format!("category `{c}`"));
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(format!(
+                "unknown {} (known categories: {})",
+                unknown.join(", "),
+                categories.join(", ")
+            ));
+        }
+        let keep = |e: &crate::model::EventDef| {
+            self.events.iter().flatten().any(|n| *n == e.name)
+                || self.categories.iter().flatten().any(|c| *c == e.category)
+        };
+        let events: Vec<_> = model.events.iter().filter(|e| keep(e)).cloned().collect();
+        // Keep the types reachable from the kept payloads.
+        let mut needed: HashSet<String> = HashSet::new();
+        let mut stack: Vec<String> = events.iter().filter_map(|e| e.payload.clone()).collect();
+        while let Some(name) = stack.pop() {
+            if !needed.insert(name.clone()) {
+                continue;
+            }
+            if let Some(TypeKind::Struct(fields)) = model.type_def(&name).map(|t| &t.kind) {
+                for f in fields {
+                    named_in(&f.ty, &mut stack);
+                }
+            }
+        }
+        Ok(Model {
+            types: model.types.iter().filter(|t| needed.contains(&t.name)).cloned().collect(),
+            events,
+            ..model.clone()
+        })
+    }
+}
+
+fn named_in(ty: &TypeRef, out: &mut Vec<String>) {
+    match ty {
+        TypeRef::Named(n) => out.push(n.clone()),
+        TypeRef::List(t) | TypeRef::Map(t) => named_in(t, out),
+        TypeRef::Primitive(_) => {}
+    }
+}

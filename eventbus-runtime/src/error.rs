@@ -1,0 +1,286 @@
+//! Errors of dispatching by name ([`BusCore::emit_json`](crate::BusCore::emit_json)).
+
+use std::fmt;
+
+/// Why [`BusCore::emit_json`](crate::BusCore::emit_json) refused to emit. Nothing was
+/// dispatched when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DispatchError {
+    /// No event of that name is registered on the bus.
+    UnknownEvent {
+        /// The name that was asked for.
+        name: String,
+        /// A registered name close to it, if any (`"packageInstall"` for `"packageInstal"`).
+        suggestion: Option<&'static str>,
+        /// Every registered event name, in registration (manifest) order.
+        known: Vec<&'static str>,
+    },
+    /// The JSON is malformed or does not match the event's payload type.
+    InvalidPayload {
+        /// The event's manifest name.
+        event: &'static str,
+        /// Where in the JSON the problem was found, as a JSONPath (`$.tags[2]`, `$` for the
+        /// root). For a missing field it is the object that lacks it.
+        path: String,
+        /// serde's message, with line and column.
+        message: String,
+    },
+    /// The event takes no payload, but the JSON is neither `null` nor `{}`.
+    UnexpectedPayload {
+        /// The event's manifest name.
+        event: &'static str,
+    },
+}
+
+impl fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DispatchError::UnknownEvent {
+                name,
+                suggestion,
+                known,
+            } => {
+                write!(f, "unknown event `{name}`")?;
+                if let Some(suggestion) = suggestion {
+                    write!(f, "; did you mean `{suggestion}`?")?;
+                }
+                if known.is_empty() {
+                    write!(f, " (this bus has no events)")
+                } else {
+                    write!(f, " (known events: {})", known.join(", "))
+                }
+            }
+            DispatchError::InvalidPayload {
+                event,
+                path,
+                message,
+            } => write!(
+                f,
+                "invalid payload for event `{event}` at {path}: {message}"
+            ),
+            DispatchError::UnexpectedPayload { event } => write!(
+                f,
+                "event `{event}` takes no payload; send `null` or `{{}}` as its JSON"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DispatchError {}
+
+impl DispatchError {
+    pub(crate) fn unknown_event(name: &str, known: Vec<&'static str>) -> Self {
+        DispatchError::UnknownEvent {
+            name: name.to_owned(),
+            suggestion: closest(name, &known),
+            known,
+        }
+    }
+
+    pub(crate) fn invalid_payload(
+        event: &'static str,
+        json: &str,
+        error: &serde_json::Error,
+    ) -> Self {
+        DispatchError::InvalidPayload {
+            event,
+            path: json_path_at(json, error.line(), error.column()),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The known name closest to `name` by edit distance, if close enough to be a likely typo.
+fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    known
+        .iter()
+        .map(|&candidate| (edit_distance(&lower, &candidate.to_lowercase()), candidate))
+        .filter(|&(distance, candidate)| distance <= (candidate.chars().count() / 3).max(1))
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The JSONPath of the position serde_json reported (`line` 1-based, `column` = bytes consumed
+/// on that line), found by scanning the JSON text up to there.
+///
+/// serde_json reports positions but not paths, and this crate keeps its dependencies to serde,
+/// serde_json and arc-swap, so the path is recovered from the text: serde_json reports a type
+/// error right after the offending value, an unknown field right after its key, and a missing
+/// field right after the object lacking it, so the innermost open key/index at that position
+/// names the culprit.
+fn json_path_at(json: &str, line: usize, column: usize) -> String {
+    let bytes = json.as_bytes();
+    let line_start = if line <= 1 {
+        0
+    } else {
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .nth(line - 2)
+            .map_or(bytes.len(), |(i, _)| i + 1)
+    };
+    let end = (line_start + column).min(bytes.len());
+
+    enum Frame {
+        Object {
+            key: Option<String>,
+            expect_key: bool,
+        },
+        Array {
+            index: usize,
+        },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match bytes[i] {
+            b'"' => {
+                // Find the closing quote, skipping escapes.
+                let start = i;
+                i += 1;
+                while i < end && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Frame::Object { key, expect_key }) = stack.last_mut()
+                    && *expect_key
+                    && i < end
+                {
+                    *key = serde_json::from_str::<String>(&json[start..=i]).ok();
+                    *expect_key = false;
+                }
+            }
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                expect_key: true,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, expect_key }) => {
+                    *key = None;
+                    *expect_key = true;
+                }
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+
+    let mut path = String::from("$");
+    for frame in &stack {
+        match frame {
+            Frame::Object { key: Some(key), .. } => {
+                let plain = key
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if plain {
+                    path.push('.');
+                    path.push_str(key);
+                } else {
+                    path.push('[');
+                    path.push_str(&serde_json::Value::from(key.as_str()).to_string());
+                    path.push(']');
+                }
+            }
+            Frame::Object { key: None, .. } => {}
+            Frame::Array { index } => {
+                path.push('[');
+                path.push_str(&index.to_string());
+                path.push(']');
+            }
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of_error<T: serde::de::DeserializeOwned + fmt::Debug>(json: &str) -> String {
+        let error = serde_json::from_str::<T>(json).unwrap_err();
+        json_path_at(json, error.line(), error.column())
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        items: Vec<Inner>,
+        #[serde(rename = "odd key")]
+        odd: Option<u8>,
+    }
+
+    #[test]
+    fn paths_point_at_the_culprit() {
+        assert_eq!(
+            path_of_error::<Outer>(r#"{"name": 1, "items": []}"#),
+            "$.name"
+        );
+        assert_eq!(
+            path_of_error::<Outer>(r#"{"name": "a", "items": [{"n": 1}, {"n": "x"}]}"#),
+            "$.items[1].n"
+        );
+        // Missing field: the object that lacks it.
+        assert_eq!(
+            path_of_error::<Outer>("{\"name\": \"a\",\n \"items\": [{\"n\": 1},\n {}]}"),
+            "$.items[1]"
+        );
+        assert_eq!(path_of_error::<Outer>(r#"{"items": []}"#), "$");
+        // Unknown field: the field itself.
+        assert_eq!(
+            path_of_error::<Outer>(r#"{"name": "a", "items": [{"n": 1, "m": 2}]}"#),
+            "$.items[0].m"
+        );
+        assert_eq!(
+            path_of_error::<Outer>(r#"{"name": "a", "items": [], "odd key": 300}"#),
+            r#"$["odd key"]"#
+        );
+        // Escaped quotes inside strings do not confuse the scan.
+        assert_eq!(
+            path_of_error::<Outer>(r#"{"name": "a\"}{[", "items": 5}"#),
+            "$.items"
+        );
+    }
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        let known = vec!["packageInstall", "chainSync", "requestPackages"];
+        assert_eq!(closest("packageInstal", &known), Some("packageInstall"));
+        assert_eq!(closest("chainsync", &known), Some("chainSync"));
+        assert_eq!(closest("notification", &known), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    eventbus_codegen::compile("../../events.yaml");
+}
