@@ -26,16 +26,24 @@ fn the_golden_code_is_usable() {
     let bus = EventBus::new();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
-    bus.tree.on(move |t: &Tree| sink.lock().unwrap().push(t.label.clone()));
+    bus.tree
+        .on(move |t: &Tree| sink.lock().unwrap().push(t.label.clone()));
     bus.tree.emit(Tree {
         label: "root".into(),
         children: vec![],
-        parent: Some(Box::new(Tree { label: "up".into(), children: vec![], parent: None })),
+        parent: Some(Box::new(Tree {
+            label: "up".into(),
+            children: vec![],
+            parent: None,
+        })),
     });
     assert_eq!(*seen.lock().unwrap(), ["root"]);
     assert_eq!(bus.inline_thing.name(), "inlineThing");
     assert_eq!(MANIFEST.package, "shapes");
-    assert_eq!(Level::ALL.map(|l| l.as_str()), ["low", "mid-level", "2fa", "high.v2"]);
+    assert_eq!(
+        Level::ALL.map(|l| l.as_str()),
+        ["low", "mid-level", "2fa", "high.v2"]
+    );
     assert_eq!(Level::V2fa.to_string(), "2fa");
 }
 
@@ -80,7 +88,10 @@ fn keywords_work_as_names() {
     });
     bus.r#type.emit(payload);
     bus.self_.emit();
-    bus.r#match.emit(Match { r#in: "x".into(), r#where: "y".into() });
+    bus.r#match.emit(Match {
+        r#in: "x".into(),
+        r#where: "y".into(),
+    });
     assert_eq!(hits.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(bus.self_.name(), "self");
     assert_eq!(bus.core.name(), "core");
@@ -97,13 +108,21 @@ fn sixty_four_bit_integers_travel_as_strings() {
     // A number beyond 2^53 would already have lost precision in a browser: rejected.
     assert!(serde_json::from_str::<Batched>(r#"{"id": 9007199254740993}"#).is_err());
     // A safe integer as a number is accepted.
-    assert_eq!(serde_json::from_str::<Batched>(r#"{"id": 9007199254740991}"#).unwrap().id, (1 << 53) - 1);
+    assert_eq!(
+        serde_json::from_str::<Batched>(r#"{"id": 9007199254740991}"#)
+            .unwrap()
+            .id,
+        (1 << 53) - 1
+    );
 }
 
 #[test]
 fn optional_fields_are_omitted_and_null_is_rejected() {
     use generated::shapes::*;
-    let thing = InlineThing { count: 3, level: None };
+    let thing = InlineThing {
+        count: 3,
+        level: None,
+    };
     assert_eq!(serde_json::to_string(&thing).unwrap(), r#"{"count":3}"#);
     assert!(serde_json::from_str::<InlineThing>(r#"{"count":3,"level":null}"#).is_err());
     let with = serde_json::from_str::<InlineThing>(r#"{"count":3,"level":"mid-level"}"#).unwrap();
@@ -116,12 +135,16 @@ fn optional_fields_are_omitted_and_null_is_rejected() {
 #[test]
 fn manifest_examples_deserialize_into_the_generated_types() {
     use generated::dappnode;
-    let model = eventbus_codegen::Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("events.yaml")).unwrap();
+    let model =
+        eventbus_codegen::Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("events.yaml"))
+            .unwrap();
     let bus = dappnode::EventBus::new();
     let mut checked = 0;
     for e in model.events.iter().filter(|e| e.example.is_some()) {
         let json = serde_json::to_string(e.example.as_ref().unwrap()).unwrap();
-        bus.core().emit_json(&e.name, &json).unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        bus.core()
+            .emit_json(&e.name, &json)
+            .unwrap_or_else(|err| panic!("{}: {err}", e.name));
         checked += 1;
     }
     assert!(checked >= 3, "events.yaml should carry examples");

@@ -89,8 +89,12 @@ impl Builder {
             })?,
         };
         let path = out_dir.join(&self.file_name);
-        write_if_changed(&path, rust::file(&model).as_bytes())
-            .map_err(|e| Error::io(&self.manifest, format!("cannot write `{}`: {e}", path.display())))?;
+        write_if_changed(&path, rust::file(&model).as_bytes()).map_err(|e| {
+            Error::io(
+                &self.manifest,
+                format!("cannot write `{}`: {e}", path.display()),
+            )
+        })?;
         Ok(path)
     }
 }
@@ -106,7 +110,19 @@ impl Builder {
 pub fn compile(path: impl Into<PathBuf>) {
     if let Err(err) = Builder::new(path).build() {
         for d in err.errors() {
-            println!("cargo::error={}", d.headline(&err.path));
+            let s = d.span;
+            let help = d
+                .help
+                .as_deref()
+                .map(|h| format!(" (help: {h})"))
+                .unwrap_or_default();
+            println!(
+                "cargo::error={}:{}:{}: {}{help}",
+                err.path.display(),
+                s.line,
+                s.column,
+                d.message
+            );
         }
         eprintln!("{err}");
         std::process::exit(1);

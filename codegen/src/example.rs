@@ -7,10 +7,24 @@ use crate::model::{Primitive, TypeDef, TypeKind, TypeRef};
 use crate::yaml::{Node, Value};
 
 /// Checks `node` against the type named `type_name`; returns the wire JSON, or every mismatch.
-pub(crate) fn check(node: &Node, type_name: &str, types: &[TypeDef]) -> Result<Json, Vec<Diagnostic>> {
+pub(crate) fn check(
+    node: &Node,
+    type_name: &str,
+    types: &[TypeDef],
+) -> Result<Json, Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let json = value(node, &TypeRef::Named(type_name.to_owned()), types, "example", &mut errors);
-    if errors.is_empty() { Ok(json) } else { Err(errors) }
+    let json = value(
+        node,
+        &TypeRef::Named(type_name.to_owned()),
+        types,
+        "example",
+        &mut errors,
+    );
+    if errors.is_empty() {
+        Ok(json)
+    } else {
+        Err(errors)
+    }
 }
 
 fn mismatch(node: &Node, path: &str, expected: &str) -> Diagnostic {
@@ -20,15 +34,25 @@ fn mismatch(node: &Node, path: &str, expected: &str) -> Diagnostic {
         Value::Float(f) => format!("the number {f:?}"),
         other => other.kind().to_owned(),
     };
-    let mut d = Diagnostic::error(node.span, format!("{path}: expected {expected}, found {found}"))
-        .label("does not match the payload type");
-    if expected == "a string" && !matches!(node.value, Value::Map(_) | Value::Seq(_) | Value::Null) {
+    let mut d = Diagnostic::error(
+        node.span,
+        format!("{path}: expected {expected}, found {found}"),
+    )
+    .label("does not match the payload type");
+    if expected == "a string" && !matches!(node.value, Value::Map(_) | Value::Seq(_) | Value::Null)
+    {
         d = d.help("quote the value to make it a string");
     }
     d
 }
 
-fn value(node: &Node, ty: &TypeRef, types: &[TypeDef], path: &str, errors: &mut Vec<Diagnostic>) -> Json {
+fn value(
+    node: &Node,
+    ty: &TypeRef,
+    types: &[TypeDef],
+    path: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Json {
     match ty {
         TypeRef::Primitive(p) => primitive(node, *p, path, errors),
         TypeRef::List(item) => match &node.value {
@@ -48,7 +72,12 @@ fn value(node: &Node, ty: &TypeRef, types: &[TypeDef], path: &str, errors: &mut 
             Value::Map(entries) => Json::Object(
                 entries
                     .iter()
-                    .map(|(k, n)| (k.name.clone(), value(n, item, types, &format!("{path}.{}", k.name), errors)))
+                    .map(|(k, n)| {
+                        (
+                            k.name.clone(),
+                            value(n, item, types, &format!("{path}.{}", k.name), errors),
+                        )
+                    })
                     .collect(),
             ),
             _ => {
@@ -62,7 +91,9 @@ fn value(node: &Node, ty: &TypeRef, types: &[TypeDef], path: &str, errors: &mut 
             };
             match &def.kind {
                 TypeKind::Enum(values) => match &node.value {
-                    Value::Str(s) if values.iter().any(|v| &v.value == s) => Json::String(s.clone()),
+                    Value::Str(s) if values.iter().any(|v| &v.value == s) => {
+                        Json::String(s.clone())
+                    }
                     Value::Str(s) => {
                         let names: Vec<&str> = values.iter().map(|v| v.value.as_str()).collect();
                         let help = match did_you_mean(s, names.iter().copied()) {
@@ -70,9 +101,12 @@ fn value(node: &Node, ty: &TypeRef, types: &[TypeDef], path: &str, errors: &mut 
                             None => format!("one of: {}", names.join(", ")),
                         };
                         errors.push(
-                            Diagnostic::error(node.span, format!("{path}: `{s}` is not a value of enum `{name}`"))
-                                .label("unknown enum value")
-                                .help(help),
+                            Diagnostic::error(
+                                node.span,
+                                format!("{path}: `{s}` is not a value of enum `{name}`"),
+                            )
+                            .label("unknown enum value")
+                            .help(help),
                         );
                         Json::Null
                     }
@@ -90,21 +124,32 @@ fn value(node: &Node, ty: &TypeRef, types: &[TypeDef], path: &str, errors: &mut 
                     for (k, n) in entries {
                         match fields.iter().find(|f| f.name == k.name) {
                             Some(f) => {
-                                let v = value(n, &f.ty, types, &format!("{path}.{}", k.name), errors);
+                                let v =
+                                    value(n, &f.ty, types, &format!("{path}.{}", k.name), errors);
                                 out.insert(k.name.clone(), v);
                             }
                             None => {
-                                let help = match did_you_mean(&k.name, fields.iter().map(|f| f.name.as_str())) {
+                                let help = match did_you_mean(
+                                    &k.name,
+                                    fields.iter().map(|f| f.name.as_str()),
+                                ) {
                                     Some(m) => format!("did you mean `{m}`?"),
                                     None => format!(
                                         "`{name}` has the fields: {}",
-                                        fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                                        fields
+                                            .iter()
+                                            .map(|f| f.name.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
                                     ),
                                 };
                                 errors.push(
-                                    Diagnostic::error(k.span, format!("{path}: `{name}` has no field `{}`", k.name))
-                                        .label("unknown field")
-                                        .help(help),
+                                    Diagnostic::error(
+                                        k.span,
+                                        format!("{path}: `{name}` has no field `{}`", k.name),
+                                    )
+                                    .label("unknown field")
+                                    .help(help),
                                 );
                             }
                         }
@@ -118,8 +163,15 @@ fn value(node: &Node, ty: &TypeRef, types: &[TypeDef], path: &str, errors: &mut 
                         errors.push(
                             Diagnostic::error(
                                 node.span,
-                                format!("{path}: missing required field{} {}", if missing.len() > 1 { "s" } else { "" },
-                                    missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")),
+                                format!(
+                                    "{path}: missing required field{} {}",
+                                    if missing.len() > 1 { "s" } else { "" },
+                                    missing
+                                        .iter()
+                                        .map(|m| format!("`{m}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
                             )
                             .label(format!("this `{name}` is incomplete")),
                         );
@@ -147,13 +199,18 @@ fn primitive(node: &Node, p: Primitive, path: &str, errors: &mut Vec<Diagnostic>
         (Primitive::F32 | Primitive::F64, Value::Float(f)) if f.is_finite() => {
             Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null)
         }
-        (Primitive::F32 | Primitive::F64, Value::Int(i)) => Number::from_f64(*i as f64).map(Json::Number).unwrap_or(Json::Null),
+        (Primitive::F32 | Primitive::F64, Value::Int(i)) => Number::from_f64(*i as f64)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
         (_, Value::Int(i)) if p.int_range().is_some() => {
             let (lo, hi) = p.int_range().unwrap_or((0, 0));
             if *i < lo || *i > hi {
                 errors.push(
-                    Diagnostic::error(node.span, format!("{path}: {i} is out of range for `{}`", p.as_str()))
-                        .label(format!("must be from {lo} to {hi}")),
+                    Diagnostic::error(
+                        node.span,
+                        format!("{path}: {i} is out of range for `{}`", p.as_str()),
+                    )
+                    .label(format!("must be from {lo} to {hi}")),
                 );
                 Json::Null
             } else if p.is_int64() {
@@ -165,7 +222,15 @@ fn primitive(node: &Node, p: Primitive, path: &str, errors: &mut Vec<Diagnostic>
         }
         (_, Value::Str(s)) if p.is_int64() && s.parse::<i128>().is_ok() => {
             // Accept the wire form too: "18446744073709551615".
-            primitive(&Node { value: Value::Int(s.parse().unwrap_or(0)), span: node.span }, p, path, errors)
+            primitive(
+                &Node {
+                    value: Value::Int(s.parse().unwrap_or(0)),
+                    span: node.span,
+                },
+                p,
+                path,
+                errors,
+            )
         }
         _ => {
             errors.push(mismatch(node, path, expected));
@@ -185,6 +250,11 @@ fn to_json(node: &Node) -> Json {
         Value::Float(f) => Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
         Value::Str(s) => Json::String(s.clone()),
         Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => Json::Object(entries.iter().map(|(k, v)| (k.name.clone(), to_json(v))).collect()),
+        Value::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect(),
+        ),
     }
 }

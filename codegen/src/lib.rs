@@ -32,8 +32,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod asyncapi;
 mod builder;
 mod diagnostic;
+pub mod diff;
+pub mod docs;
 mod example;
 pub mod manifest;
 pub mod model;
@@ -88,7 +91,11 @@ impl Model {
         let source = String::from_utf8(bytes).map_err(|e| {
             Error::io(
                 path,
-                format!("`{}` is not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to()),
+                format!(
+                    "`{}` is not UTF-8 text (invalid byte at offset {})",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ),
             )
         })?;
         Model::parse(path, &source)

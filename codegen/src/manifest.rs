@@ -169,20 +169,32 @@ fn read_type<'a>(name: &'a Key, node: &'a Node, sink: &mut Sink) -> TypeDecl<'a>
         sink.push(
             Diagnostic::error(
                 node.span,
-                format!("type `{}` must be a mapping, found {}", name.name, node.value.kind()),
+                format!(
+                    "type `{}` must be a mapping, found {}",
+                    name.name,
+                    node.value.kind()
+                ),
             )
             .label("expected `fields:` or `enum:`")
             .help("write `fields: { name: string }` or `enum: [a, b]`"),
         );
         return decl;
     };
-    let keys = known_keys(entries, TYPE_KEYS, &format!("in type `{}`", name.name), sink);
+    let keys = known_keys(
+        entries,
+        TYPE_KEYS,
+        &format!("in type `{}`", name.name),
+        sink,
+    );
     decl.description = keys.get("description").copied();
     match (keys.get("fields"), keys.get("enum")) {
         (Some(_), Some(e)) => sink.push(
-            Diagnostic::error(e.span, format!("type `{}` has both `fields` and `enum`", name.name))
-                .label("a type is a struct or an enum, not both")
-                .help("declare two types"),
+            Diagnostic::error(
+                e.span,
+                format!("type `{}` has both `fields` and `enum`", name.name),
+            )
+            .label("a type is a struct or an enum, not both")
+            .help("declare two types"),
         ),
         (Some(fields), None) => {
             decl.body = match &fields.value {
@@ -205,8 +217,11 @@ fn read_type<'a>(name: &'a Key, node: &'a Node, sink: &mut Sink) -> TypeDecl<'a>
                 Value::Seq(items) if !items.is_empty() => TypeBody::Enum(items.iter().collect()),
                 Value::Seq(_) => {
                     sink.push(
-                        Diagnostic::error(values.span, format!("enum `{}` has no values", name.name))
-                            .help("list at least one value: `enum: [a, b]`"),
+                        Diagnostic::error(
+                            values.span,
+                            format!("enum `{}` has no values", name.name),
+                        )
+                        .help("list at least one value: `enum: [a, b]`"),
                     );
                     TypeBody::Invalid
                 }
@@ -223,9 +238,12 @@ fn read_type<'a>(name: &'a Key, node: &'a Node, sink: &mut Sink) -> TypeDecl<'a>
             }
         }
         (None, None) => sink.push(
-            Diagnostic::error(name.span, format!("type `{}` has neither `fields` nor `enum`", name.name))
-                .label("declared here")
-                .help("add `fields: { name: string }` or `enum: [a, b]`"),
+            Diagnostic::error(
+                name.span,
+                format!("type `{}` has neither `fields` nor `enum`", name.name),
+            )
+            .label("declared here")
+            .help("add `fields: { name: string }` or `enum: [a, b]`"),
         ),
     }
     decl
@@ -237,7 +255,12 @@ fn read_fields<'a>(node: &'a Node, sink: &mut Sink) -> Vec<FieldDecl<'a>> {
     for (name, value) in entries_of(node, "fields", "field", sink) {
         match &value.value {
             Value::Map(entries) => {
-                let keys = known_keys(entries, FIELD_KEYS, &format!("in field `{}`", name.name), sink);
+                let keys = known_keys(
+                    entries,
+                    FIELD_KEYS,
+                    &format!("in field `{}`", name.name),
+                    sink,
+                );
                 match keys.get("type") {
                     Some(ty) => fields.push(FieldDecl {
                         name,
@@ -245,8 +268,11 @@ fn read_fields<'a>(node: &'a Node, sink: &mut Sink) -> Vec<FieldDecl<'a>> {
                         description: keys.get("description").copied(),
                     }),
                     None => sink.push(
-                        Diagnostic::error(value.span, format!("field `{}` has no `type`", name.name))
-                            .help("write `{ type: string, description: ... }` or just `string`"),
+                        Diagnostic::error(
+                            value.span,
+                            format!("field `{}` has no `type`", name.name),
+                        )
+                        .help("write `{ type: string, description: ... }` or just `string`"),
                     ),
                 }
             }
@@ -274,14 +300,23 @@ fn read_event<'a>(name: &'a Key, node: &'a Node, sink: &mut Sink) -> EventDecl<'
             sink.push(
                 Diagnostic::error(
                     node.span,
-                    format!("event `{}` must be a mapping, found {}", name.name, other.kind()),
+                    format!(
+                        "event `{}` must be a mapping, found {}",
+                        name.name,
+                        other.kind()
+                    ),
                 )
                 .help("write `category:`, `description:` and `payload:` under the event name"),
             );
             return decl;
         }
     };
-    decl.keys = known_keys(entries, EVENT_KEYS, &format!("in event `{}`", name.name), sink);
+    decl.keys = known_keys(
+        entries,
+        EVENT_KEYS,
+        &format!("in event `{}`", name.name),
+        sink,
+    );
     if let Some(payload) = decl.get("payload") {
         decl.payload = match &payload.value {
             Value::Str(_) => PayloadDecl::Named(payload),
@@ -291,7 +326,10 @@ fn read_event<'a>(name: &'a Key, node: &'a Node, sink: &mut Sink) -> EventDecl<'
                 sink.push(
                     Diagnostic::error(
                         payload.span,
-                        format!("`payload` must be a type name or a mapping of fields, found {}", other.kind()),
+                        format!(
+                            "`payload` must be a type name or a mapping of fields, found {}",
+                            other.kind()
+                        ),
                     )
                     .help("write `payload: PackageEvent` or `payload: { name: string }`"),
                 );

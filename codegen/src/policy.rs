@@ -28,7 +28,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("`{text}` is not a duration"));
         }
@@ -68,9 +70,11 @@ pub(crate) fn duration(node: &Node, key: &str) -> Result<Duration, Diagnostic> {
     let text = match &node.value {
         Value::Str(s) => s.clone(),
         Value::Int(i) => {
-            return Err(Diagnostic::error(node.span, format!("`{key}` needs a unit"))
-                .label(format!("`{i}` what?"))
-                .help(format!("write `{i}ms` or `{i}s`")));
+            return Err(
+                Diagnostic::error(node.span, format!("`{key}` needs a unit"))
+                    .label(format!("`{i}` what?"))
+                    .help(format!("write `{i}ms` or `{i}s`")),
+            );
         }
         other => {
             return Err(Diagnostic::error(
@@ -92,7 +96,11 @@ fn positive_u32(node: &Node, what: &str) -> Result<u32, Diagnostic> {
         Value::Int(i) if *i >= 1 && *i <= i128::from(u32::MAX) => Ok(*i as u32),
         other => Err(Diagnostic::error(
             node.span,
-            format!("`{what}` must be a whole number from 1 to {}, found {}", u32::MAX, describe(other)),
+            format!(
+                "`{what}` must be a whole number from 1 to {}, found {}",
+                u32::MAX,
+                describe(other)
+            ),
         )),
     }
 }
@@ -139,9 +147,11 @@ pub(crate) fn rate_limit(node: &Node) -> Result<RateLimit, Vec<Diagnostic>> {
     match &node.value {
         Value::Str(s) => {
             let bad = || {
-                vec![Diagnostic::error(node.span, format!("bad rate limit `{s}`"))
-                    .label("expected <count>/<period>")
-                    .help(HELP)]
+                vec![
+                    Diagnostic::error(node.span, format!("bad rate limit `{s}`"))
+                        .label("expected <count>/<period>")
+                        .help(HELP),
+                ]
             };
             let (count, per) = s.split_once('/').ok_or_else(bad)?;
             let count: u32 = count.trim().parse().map_err(|_| bad())?;
@@ -156,7 +166,11 @@ pub(crate) fn rate_limit(node: &Node) -> Result<RateLimit, Vec<Diagnostic>> {
             if count == 0 {
                 return Err(bad());
             }
-            Ok(RateLimit { count, per, burst: count })
+            Ok(RateLimit {
+                count,
+                per,
+                burst: count,
+            })
         }
         Value::Map(_) => {
             let mut errors = Vec::new();
@@ -183,11 +197,16 @@ pub(crate) fn rate_limit(node: &Node) -> Result<RateLimit, Vec<Diagnostic>> {
                 _ => Err(errors),
             }
         }
-        other => Err(vec![Diagnostic::error(
-            node.span,
-            format!("`rate_limit` must be a string or a mapping, found {}", other.kind()),
-        )
-        .help(HELP)]),
+        other => Err(vec![
+            Diagnostic::error(
+                node.span,
+                format!(
+                    "`rate_limit` must be a string or a mapping, found {}",
+                    other.kind()
+                ),
+            )
+            .help(HELP),
+        ]),
     }
 }
 
@@ -195,11 +214,13 @@ pub(crate) fn rate_limit(node: &Node) -> Result<RateLimit, Vec<Diagnostic>> {
 pub(crate) fn batch(node: &Node) -> Result<Batch, Vec<Diagnostic>> {
     const HELP: &str = "write `batch: { max_size: 100, max_wait: 50ms }`";
     if !matches!(node.value, Value::Map(_)) {
-        return Err(vec![Diagnostic::error(
-            node.span,
-            format!("`batch` must be a mapping, found {}", node.value.kind()),
-        )
-        .help(HELP)]);
+        return Err(vec![
+            Diagnostic::error(
+                node.span,
+                format!("`batch` must be a mapping, found {}", node.value.kind()),
+            )
+            .help(HELP),
+        ]);
     }
     let mut errors = Vec::new();
     let (mut max_size, mut max_wait) = (None, None);
@@ -226,7 +247,8 @@ pub(crate) fn batch(node: &Node) -> Result<Batch, Vec<Diagnostic>> {
 
 /// `retry: 3` or `retry: { attempts: 5, backoff: 100ms, max_backoff: 10s }`.
 pub(crate) fn retry(node: &Node) -> Result<Retry, Vec<Diagnostic>> {
-    const HELP: &str = "write `retry: 3` or `retry: { attempts: 5, backoff: 100ms, max_backoff: 10s }`";
+    const HELP: &str =
+        "write `retry: 3` or `retry: { attempts: 5, backoff: 100ms, max_backoff: 10s }`";
     let mut retry = Retry {
         attempts: 0,
         backoff: Retry::DEFAULT_BACKOFF,
@@ -239,7 +261,12 @@ pub(crate) fn retry(node: &Node) -> Result<Retry, Vec<Diagnostic>> {
         }
         Value::Map(_) => {
             let mut errors = Vec::new();
-            for (k, v) in sub_keys(node, "retry", &["attempts", "backoff", "max_backoff"], &mut errors) {
+            for (k, v) in sub_keys(
+                node,
+                "retry",
+                &["attempts", "backoff", "max_backoff"],
+                &mut errors,
+            ) {
                 let r = match k {
                     "attempts" => positive_u32(v, "attempts").map(|n| retry.attempts = n),
                     "backoff" => duration(v, "backoff").map(|d| retry.backoff = d),
@@ -256,12 +283,21 @@ pub(crate) fn retry(node: &Node) -> Result<Retry, Vec<Diagnostic>> {
                         .help("the first delay must not exceed the cap"),
                 );
             }
-            if errors.is_empty() { Ok(retry) } else { Err(errors) }
+            if errors.is_empty() {
+                Ok(retry)
+            } else {
+                Err(errors)
+            }
         }
-        other => Err(vec![Diagnostic::error(
-            node.span,
-            format!("`retry` must be a number of attempts or a mapping, found {}", other.kind()),
-        )
-        .help(HELP)]),
+        other => Err(vec![
+            Diagnostic::error(
+                node.span,
+                format!(
+                    "`retry` must be a number of attempts or a mapping, found {}",
+                    other.kind()
+                ),
+            )
+            .help(HELP),
+        ]),
     }
 }

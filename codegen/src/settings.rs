@@ -78,7 +78,12 @@ impl Settings {
             }
         }
         Ok(Model {
-            types: model.types.iter().filter(|t| needed.contains(&t.name)).cloned().collect(),
+            types: model
+                .types
+                .iter()
+                .filter(|t| needed.contains(&t.name))
+                .cloned()
+                .collect(),
             events,
             ..model.clone()
         })

@@ -29,11 +29,13 @@ fn is_field_name(s: &str) -> bool {
 }
 fn is_enum_value(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 fn is_lower_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
 }
 
 const MAX_NAME_LEN: usize = 64;
@@ -121,7 +123,9 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
             type_spans.insert(inline.clone(), e.name.span);
             types.push(TypeDef {
                 name: inline.clone(),
-                description: e.get("description").and_then(|n| n.as_str().map(str::to_owned)),
+                description: e
+                    .get("description")
+                    .and_then(|n| n.as_str().map(str::to_owned)),
                 kind: TypeKind::Struct(struct_fields(fields, &known, sink)),
                 origin: TypeOrigin::InlinePayload(e.name.name.clone()),
             });
@@ -138,7 +142,10 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
             sink.push(
                 Diagnostic::error(e.name.span, format!("event name `{name}` is not camelCase"))
                     .label("event names start with a lowercase letter, letters and digits only")
-                    .help(format!("rename it to `{}`", heck::ToLowerCamelCase::to_lower_camel_case(name.as_str()))),
+                    .help(format!(
+                        "rename it to `{}`",
+                        heck::ToLowerCamelCase::to_lower_camel_case(name.as_str())
+                    )),
             );
         } else if let Some(first) = snake_names.get(&names::snake(name)) {
             sink.push(collision(e.name, first, "event", &names::snake(name)));
@@ -220,8 +227,11 @@ fn string(node: &Node, key: &str, sink: &mut Sink) -> Option<String> {
         Value::Str(s) => Some(s.clone()),
         other => {
             sink.push(
-                Diagnostic::error(node.span, format!("`{key}` must be a string, found {}", other.kind()))
-                    .help("quote the value"),
+                Diagnostic::error(
+                    node.span,
+                    format!("`{key}` must be a string, found {}", other.kind()),
+                )
+                .help("quote the value"),
             );
             None
         }
@@ -231,10 +241,16 @@ fn string(node: &Node, key: &str, sink: &mut Sink) -> Option<String> {
 fn collision(again: &Key, first: &Key, what: &str, rust: &str) -> Diagnostic {
     Diagnostic::error(
         again.span,
-        format!("{what} `{}` collides with `{}`: both are `{rust}` in Rust", again.name, first.name),
+        format!(
+            "{what} `{}` collides with `{}`: both are `{rust}` in Rust",
+            again.name, first.name
+        ),
     )
     .label("same name after case conversion")
-    .help(format!("`{}` is at line {}:{}; rename one of them", first.name, first.span.line, first.span.column))
+    .help(format!(
+        "`{}` is at line {}:{}; rename one of them",
+        first.name, first.span.line, first.span.column
+    ))
 }
 
 fn enum_values(type_name: &str, nodes: &[&Node], sink: &mut Sink) -> Vec<EnumValue> {
@@ -243,8 +259,14 @@ fn enum_values(type_name: &str, nodes: &[&Node], sink: &mut Sink) -> Vec<EnumVal
     for node in nodes {
         let Value::Str(value) = &node.value else {
             sink.push(
-                Diagnostic::error(node.span, format!("enum `{type_name}`: values are strings, found {}", node.value.kind()))
-                    .help("quote the value"),
+                Diagnostic::error(
+                    node.span,
+                    format!(
+                        "enum `{type_name}`: values are strings, found {}",
+                        node.value.kind()
+                    ),
+                )
+                .help("quote the value"),
             );
             continue;
         };
@@ -266,12 +288,17 @@ fn enum_values(type_name: &str, nodes: &[&Node], sink: &mut Sink) -> Vec<EnumVal
             sink.push(
                 Diagnostic::error(node.span, msg)
                     .label("defined again here")
-                    .help(format!("first at line {}:{}; remove or rename one", span.line, span.column)),
+                    .help(format!(
+                        "first at line {}:{}; remove or rename one",
+                        span.line, span.column
+                    )),
             );
             continue;
         }
         variants.insert(variant, (value.clone(), node.span));
-        out.push(EnumValue { value: value.clone() });
+        out.push(EnumValue {
+            value: value.clone(),
+        });
     }
     out
 }
@@ -294,18 +321,30 @@ fn struct_fields(decls: &[FieldDecl<'_>], known: &[&str], sink: &mut Sink) -> Ve
             continue;
         }
         snake_names.insert(names::snake(name), decl.name);
-        let description = decl.description.and_then(|n| string(n, "description", sink));
+        let description = decl
+            .description
+            .and_then(|n| string(n, "description", sink));
         let Some(text) = decl.ty.as_str() else {
             sink.push(
-                Diagnostic::error(decl.ty.span, format!("field `{name}`: a type is a string, found {}", decl.ty.value.kind()))
-                    .help("write `string`, `u32?`, `PackageEvent[]`, `map<string>`, ..."),
+                Diagnostic::error(
+                    decl.ty.span,
+                    format!(
+                        "field `{name}`: a type is a string, found {}",
+                        decl.ty.value.kind()
+                    ),
+                )
+                .help("write `string`, `u32?`, `PackageEvent[]`, `map<string>`, ..."),
             );
             continue;
         };
         let parsed = match type_expr::parse(text) {
             Ok(parsed) => parsed,
             Err(e) => {
-                sink.push(Diagnostic::error(decl.ty.span, e.message).label("bad type").help(e.help));
+                sink.push(
+                    Diagnostic::error(decl.ty.span, e.message)
+                        .label("bad type")
+                        .help(e.help),
+                );
                 continue;
             }
         };
@@ -359,7 +398,11 @@ fn resolve(ty: &TypeRef, span: Span, known: &[&str], sink: &mut Sink) -> bool {
 fn check_cycles(types: &mut [TypeDef], spans: &HashMap<String, Span>, sink: &mut Sink) {
     // Edges that put a value *inside* another without heap indirection.
     let edges = |types: &[TypeDef], from: &str, required_only: bool| -> Vec<String> {
-        let Some(TypeDef { kind: TypeKind::Struct(fields), .. }) = types.iter().find(|t| t.name == from) else {
+        let Some(TypeDef {
+            kind: TypeKind::Struct(fields),
+            ..
+        }) = types.iter().find(|t| t.name == from)
+        else {
             return Vec::new();
         };
         fields
@@ -392,7 +435,11 @@ fn check_cycles(types: &mut [TypeDef], spans: &HashMap<String, Span>, sink: &mut
         // One report per cycle: every type on it is covered by this one.
         let cycle: Vec<String> = types
             .iter()
-            .filter(|o| o.name == t.name || (reaches(types, &t.name, &o.name, true) && reaches(types, &o.name, &t.name, true)))
+            .filter(|o| {
+                o.name == t.name
+                    || (reaches(types, &t.name, &o.name, true)
+                        && reaches(types, &o.name, &t.name, true))
+            })
             .map(|o| o.name.clone())
             .collect();
         reported.extend(cycle.iter().cloned());
@@ -408,14 +455,20 @@ fn check_cycles(types: &mut [TypeDef], spans: &HashMap<String, Span>, sink: &mut
         if let TypeKind::Struct(fields) = &mut t.kind {
             for f in fields.iter_mut() {
                 if let TypeRef::Named(target) = &f.ty {
-                    f.boxed = f.optional && (target == &t.name || reaches(&snapshot, target, &t.name, false));
+                    f.boxed = f.optional
+                        && (target == &t.name || reaches(&snapshot, target, &t.name, false));
                 }
             }
         }
     }
 }
 
-fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut Sink) -> Option<EventDef> {
+fn check_event(
+    e: &EventDecl<'_>,
+    types: &[TypeDef],
+    known: &[&str],
+    sink: &mut Sink,
+) -> Option<EventDef> {
     let name = &e.name.name;
     // Problems found here do not stop the other keys from being checked.
     let mut failed = false;
@@ -433,7 +486,9 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
         }
         None => "general".to_owned(),
     };
-    let description = e.get("description").and_then(|n| string(n, "description", sink));
+    let description = e
+        .get("description")
+        .and_then(|n| string(n, "description", sink));
     let payload = match &e.payload {
         PayloadDecl::None => None,
         PayloadDecl::Invalid => {
@@ -448,7 +503,10 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
                     if !resolve(&p.ty, node.span, known, sink) {
                         failed = true;
                         None
-                    } else if types.iter().any(|t| t.name == text && matches!(t.kind, TypeKind::Enum(_))) {
+                    } else if types
+                        .iter()
+                        .any(|t| t.name == text && matches!(t.kind, TypeKind::Enum(_)))
+                    {
                         sink.push(
                             Diagnostic::error(node.span, format!("payload `{text}` is an enum"))
                                 .label("a payload is a struct type")
@@ -462,9 +520,14 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
                 }
                 _ => {
                     sink.push(
-                        Diagnostic::error(node.span, format!("payload `{text}` is not a struct type name"))
-                            .label("a payload is a named type or inline fields")
-                            .help(format!("write inline fields instead: `payload: {{ value: {text} }}`")),
+                        Diagnostic::error(
+                            node.span,
+                            format!("payload `{text}` is not a struct type name"),
+                        )
+                        .label("a payload is a named type or inline fields")
+                        .help(format!(
+                            "write inline fields instead: `payload: {{ value: {text} }}`"
+                        )),
                     );
                     failed = true;
                     None
@@ -474,11 +537,20 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
     };
     let persist = match e.get("persist") {
         None => false,
-        Some(Node { value: Value::Bool(b), .. }) => *b,
+        Some(Node {
+            value: Value::Bool(b),
+            ..
+        }) => *b,
         Some(node) => {
             sink.push(
-                Diagnostic::error(node.span, format!("`persist` must be true or false, found {}", node.value.kind()))
-                    .help("write `persist: true`"),
+                Diagnostic::error(
+                    node.span,
+                    format!(
+                        "`persist` must be true or false, found {}",
+                        node.value.kind()
+                    ),
+                )
+                .help("write `persist: true`"),
             );
             false
         }
@@ -486,8 +558,16 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
     let ui = match e.get("ui") {
         None => UiDirection::None,
         Some(node) => {
-            let all = [UiDirection::None, UiDirection::ToUi, UiDirection::FromUi, UiDirection::Both];
-            match node.as_str().and_then(|s| all.into_iter().find(|d| d.as_str() == s)) {
+            let all = [
+                UiDirection::None,
+                UiDirection::ToUi,
+                UiDirection::FromUi,
+                UiDirection::Both,
+            ];
+            match node
+                .as_str()
+                .and_then(|s| all.into_iter().find(|d| d.as_str() == s))
+            {
                 Some(d) => d,
                 None => {
                     let text = node.as_str().unwrap_or("");
@@ -506,9 +586,19 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
         }
     };
     let deprecated = match e.get("deprecated") {
-        None | Some(Node { value: Value::Bool(false), .. }) => None,
-        Some(Node { value: Value::Bool(true), .. }) => Some(String::new()),
-        Some(Node { value: Value::Str(s), .. }) => Some(s.clone()),
+        None
+        | Some(Node {
+            value: Value::Bool(false),
+            ..
+        }) => None,
+        Some(Node {
+            value: Value::Bool(true),
+            ..
+        }) => Some(String::new()),
+        Some(Node {
+            value: Value::Str(s),
+            ..
+        }) => Some(s.clone()),
         Some(node) => {
             sink.push(
                 Diagnostic::error(node.span, "`deprecated` must be true or a notice string")
@@ -523,27 +613,36 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
         (Some(_), None) if failed => None,
         (Some(node), None) => {
             sink.push(
-                Diagnostic::error(node.span, format!("event `{name}` has an example but no payload"))
-                    .help("remove `example`, or declare a `payload`"),
+                Diagnostic::error(
+                    node.span,
+                    format!("event `{name}` has an example but no payload"),
+                )
+                .help("remove `example`, or declare a `payload`"),
             );
             None
         }
-        (Some(node), Some(ty)) if types.iter().any(|t| &t.name == ty) => match example::check(node, ty, types) {
-            Ok(json) => Some(json),
-            Err(errors) => {
-                errors.into_iter().for_each(|d| sink.push(d));
-                None
+        (Some(node), Some(ty)) if types.iter().any(|t| &t.name == ty) => {
+            match example::check(node, ty, types) {
+                Ok(json) => Some(json),
+                Err(errors) => {
+                    errors.into_iter().for_each(|d| sink.push(d));
+                    None
+                }
             }
-        },
+        }
         // The payload type itself failed; reported already.
         (Some(_), Some(_)) => None,
     };
     let mut policies = Policies::default();
     if let Some(n) = e.get("throttle") {
-        policies.throttle = policy::duration(n, "throttle").map_err(|d| sink.push(d)).ok();
+        policies.throttle = policy::duration(n, "throttle")
+            .map_err(|d| sink.push(d))
+            .ok();
     }
     if let Some(n) = e.get("debounce") {
-        policies.debounce = policy::duration(n, "debounce").map_err(|d| sink.push(d)).ok();
+        policies.debounce = policy::duration(n, "debounce")
+            .map_err(|d| sink.push(d))
+            .ok();
     }
     if let (Some(_), Some(n)) = (e.get("throttle"), e.get("debounce")) {
         sink.push(
@@ -579,5 +678,7 @@ fn check_event(e: &EventDecl<'_>, types: &[TypeDef], known: &[&str], sink: &mut 
 
 /// Keeps the value, or reports every diagnostic.
 fn many<T>(result: Result<T, Vec<Diagnostic>>, sink: &mut Sink) -> Option<T> {
-    result.map_err(|ds| ds.into_iter().for_each(|d| sink.push(d))).ok()
+    result
+        .map_err(|ds| ds.into_iter().for_each(|d| sink.push(d)))
+        .ok()
 }

@@ -12,9 +12,15 @@ fn every_broken_manifest_gets_its_exact_report() {
     let bless = std::env::var_os("EVENTBUS_BLESS").is_some();
     let mut cases = 0;
     let mut failures = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
-    for path in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "yaml")) {
+    for path in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+    {
         cases += 1;
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let source = std::fs::read_to_string(&path).unwrap();
@@ -32,7 +38,9 @@ fn every_broken_manifest_gets_its_exact_report() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected != report {
-            failures.push(format!("{name}: report differs\n--- expected\n{expected}\n--- actual\n{report}"));
+            failures.push(format!(
+                "{name}: report differs\n--- expected\n{expected}\n--- actual\n{report}"
+            ));
         }
     }
     assert!(cases >= 15, "the corpus shrank to {cases} cases");
@@ -52,7 +60,11 @@ fn every_error_points_into_the_file() {
         let lines = source.lines().count().max(1);
         let err = Model::parse("x.yaml", &source).unwrap_err();
         for d in &err.diagnostics {
-            assert!(d.span.line >= 1 && d.span.line <= lines, "{}: {d:?}", path.display());
+            assert!(
+                d.span.line >= 1 && d.span.line <= lines,
+                "{}: {d:?}",
+                path.display()
+            );
             assert!(d.span.column >= 1, "{}: {d:?}", path.display());
         }
     }
@@ -60,10 +72,16 @@ fn every_error_points_into_the_file() {
 
 #[test]
 fn independent_errors_are_all_reported() {
-    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/many_errors.yaml")).unwrap();
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/many_errors.yaml"),
+    )
+    .unwrap();
     let err = Model::parse("events.yaml", &source).unwrap_err();
-    let found: Vec<(usize, usize, &str)> =
-        err.diagnostics.iter().map(|d| (d.span.line, d.span.column, d.message.as_str())).collect();
+    let found: Vec<(usize, usize, &str)> = err
+        .diagnostics
+        .iter()
+        .map(|d| (d.span.line, d.span.column, d.message.as_str()))
+        .collect();
     assert_eq!(
         found,
         vec![
@@ -71,20 +89,38 @@ fn independent_errors_are_all_reported() {
             (13, 9, "`ui` must be none, to_ui, from_ui or both"),
             (14, 14, "`persist` must be true or false, found a string"),
             (16, 14, "unknown type `PackageEvents`"),
-            (17, 15, "bad duration for `throttle`: `fast` is not a duration"),
+            (
+                17,
+                15,
+                "bad duration for `throttle`: `fast` is not a duration"
+            ),
         ]
     );
-    assert_eq!(err.diagnostics[0].help.as_deref(), Some("did you mean `description`?"));
-    assert_eq!(err.diagnostics[1].help.as_deref(), Some("did you mean `to_ui`?"));
-    assert_eq!(err.diagnostics[3].help.as_deref(), Some("did you mean `PackageEvent`?"));
+    assert_eq!(
+        err.diagnostics[0].help.as_deref(),
+        Some("did you mean `description`?")
+    );
+    assert_eq!(
+        err.diagnostics[1].help.as_deref(),
+        Some("did you mean `to_ui`?")
+    );
+    assert_eq!(
+        err.diagnostics[3].help.as_deref(),
+        Some("did you mean `PackageEvent`?")
+    );
 }
 
 /// Hostile inputs: each must come back as an error (or a model), quickly, without a panic.
 #[test]
 fn hostile_inputs_are_rejected_without_panic() {
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let deep_block: String = (0..300).map(|i| format!("{}k{i}:\n", "  ".repeat(i))).collect();
-    let huge = format!("version: 1\npackage: demo\ndescription: \"{}\"\nevents: {{}}\n", "x".repeat(10 * 1024 * 1024));
+    let deep_block: String = (0..300)
+        .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+        .collect();
+    let huge = format!(
+        "version: 1\npackage: demo\ndescription: \"{}\"\nevents: {{}}\n",
+        "x".repeat(10 * 1024 * 1024)
+    );
     let laughs = {
         let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..30 {

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 fn cases() -> Vec<(String, PathBuf)> {
@@ -47,13 +50,19 @@ fn generated_rust_matches_the_golden_files() {
 fn builder_writes_what_the_core_generates() {
     let out = std::env::temp_dir().join(format!("eventbus-golden-{}", std::process::id()));
     let manifest = repo().join("tests/golden/shapes.yaml");
-    let path = eventbus_codegen::Builder::new(&manifest).out_dir(&out).build().unwrap();
+    let path = eventbus_codegen::Builder::new(&manifest)
+        .out_dir(&out)
+        .build()
+        .unwrap();
     let written = std::fs::read_to_string(&path).unwrap();
     let model = eventbus_codegen::Model::load(&manifest).unwrap();
     assert_eq!(written, eventbus_codegen::rust::file(&model));
     // Unchanged output is not rewritten (its timestamp stays, so nothing rebuilds).
     let before = std::fs::metadata(&path).unwrap().modified().unwrap();
     assert!(!eventbus_codegen::write_if_changed(&path, written.as_bytes()).unwrap());
-    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        before
+    );
     std::fs::remove_dir_all(out).unwrap();
 }

@@ -17,6 +17,8 @@ use crate::listeners::CallError;
 /// into `Box<dyn Error + Send + Sync>` works: your error types, `String`, `&'static str`,
 /// `std::io::Error`, `anyhow::Error`, … A closure returning `Result` usually needs its error
 /// type spelled out once, e.g. `Ok::<(), MyError>(())`, because Rust cannot infer `E` from `?`.
+/// A closure that does nothing but diverge (`|_| todo!()`, `|_| panic!(..)`) needs `-> ()`,
+/// since its return type would otherwise be `!`, which stable Rust cannot implement traits for.
 pub trait HandlerResult {
     /// Converts the handler's return value into success or the error to report.
     fn into_result(self) -> Result<(), Box<dyn Error + Send + Sync>>;

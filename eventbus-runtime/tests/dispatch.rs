@@ -211,8 +211,14 @@ fn debug_shows_names_and_listener_counts() {
     ping.on(|_| ());
     ping.on(|_| ());
     ready.on(|| ());
-    assert_eq!(format!("{ping:?}"), r#"Event { name: "ping", listeners: 2 }"#);
-    assert_eq!(format!("{ready:?}"), r#"Signal { name: "ready", listeners: 1 }"#);
+    assert_eq!(
+        format!("{ping:?}"),
+        r#"Event { name: "ping", listeners: 2 }"#
+    );
+    assert_eq!(
+        format!("{ready:?}"),
+        r#"Signal { name: "ready", listeners: 1 }"#
+    );
     let core_debug = format!("{core:?}");
     assert!(core_debug.contains(r#"package: "demo""#), "{core_debug}");
     assert!(
@@ -238,8 +244,8 @@ fn signals_have_the_event_api_without_payload() {
     let (core, _, _, ready) = bus();
     let (calls, inc) = counter();
     let (once_calls, once_inc) = counter();
-    let sub = ready.on(move || inc());
-    ready.once(move || once_inc());
+    let sub = ready.on(inc);
+    ready.once(once_inc);
     ready.on(|| Ok::<(), String>(()));
     assert_eq!(ready.listener_count(), 3);
     ready.emit();
@@ -310,7 +316,11 @@ fn a_listener_added_during_an_emit_runs_from_the_next_emit() {
         event.on(move |_| late());
     });
     count.emit(1);
-    assert_eq!(hits(&late_calls), 0, "added during emit 1, must not run in it");
+    assert_eq!(
+        hits(&late_calls),
+        0,
+        "added during emit 1, must not run in it"
+    );
     count.emit(2);
     assert_eq!(hits(&late_calls), 1);
 }
@@ -333,7 +343,7 @@ fn a_handler_can_emit_the_same_and_other_events() {
     let (ping_calls, on_ping) = counter();
     let (ready_calls, on_ready) = counter();
     ping.on(move |_| on_ping());
-    ready.on(move || on_ready());
+    ready.on(on_ready);
     let event = count.clone();
     let (count_calls, on_count) = counter();
     count.on(move |n| {
@@ -480,7 +490,7 @@ fn panics_and_errors_become_failures_and_the_other_handlers_still_run() {
     let ok = Arc::new(ok);
     let (ok1, ok2, ok3) = (ok.clone(), ok.clone(), ok.clone());
     ping.on(move |_| ok1()); // #1
-    ping.on(|_| panic!("static boom")); // #2
+    ping.on(|_| -> () { panic!("static boom") }); // #2
     ping.on(move |_| ok2()); // #3
     ping.on(|p| Err(format!("bad n {}", p.n))); // #4
     ping.on(|p| -> () { panic!("formatted boom {}", p.n) }); // #5
@@ -492,7 +502,15 @@ fn panics_and_errors_become_failures_and_the_other_handlers_still_run() {
         let failures = failures.lock().unwrap();
         let summary: Vec<_> = failures
             .iter()
-            .map(|f| (f.event(), f.handler(), f.handler_id(), f.error(), f.panicked()))
+            .map(|f| {
+                (
+                    f.event(),
+                    f.handler(),
+                    f.handler_id(),
+                    f.error(),
+                    f.panicked(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -530,7 +548,7 @@ fn panics_and_errors_become_failures_and_the_other_handlers_still_run() {
 fn non_string_panics_are_reported_too() {
     let (core, _, count, _) = bus();
     let failures = collect_failures(&core);
-    count.on(|_| std::panic::panic_any(42_u8));
+    count.on(|_| -> () { std::panic::panic_any(42_u8) });
     count.emit(1);
     let failures = failures.lock().unwrap();
     assert_eq!(failures[0].error(), "<non-string panic payload>");
@@ -562,10 +580,12 @@ fn handlers_can_use_question_mark_with_any_boxable_error() {
         assert!(n > 0);
         Ok::<(), std::num::ParseIntError>(())
     });
-    ping.on(|_| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Err("a str error")?;
-        Ok(())
-    });
+    ping.on(
+        |_| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Err("a str error")?;
+            Ok(())
+        },
+    );
     ping.on(|_| Err::<(), _>(std::io::Error::other("an io error")));
     ping.on(|_| Err::<(), _>(Outer(std::io::Error::other("disk full"))));
     ping.emit(ping_with_text(1, "x"));
@@ -757,7 +777,7 @@ fn emit_json_reports_invalid_payloads_with_path_and_position() {
 fn emit_json_for_payload_less_events_accepts_null_and_empty_object_only() {
     let (core, _, _, ready) = bus();
     let (calls, inc) = counter();
-    ready.on(move || inc());
+    ready.on(inc);
     for json in ["null", " null\n", "{}", "{ }"] {
         core.emit_json("ready", json)
             .unwrap_or_else(|e| panic!("{json:?}: {e}"));

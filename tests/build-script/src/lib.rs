@@ -29,14 +29,21 @@ mod tests {
         let bus = EventBus::new();
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let s = seen.clone();
-        bus.package_install.on(move |e| s.lock().unwrap().push((e.dnp_name.clone(), e.status)));
+        bus.package_install
+            .on(move |e| s.lock().unwrap().push((e.dnp_name.clone(), e.status)));
         bus.package_install.emit(install(PackageStatus::Started));
         bus.package_install.emit(install(PackageStatus::Completed));
         assert_eq!(
             *seen.lock().unwrap(),
             [
-                ("bitcoin.dnp.dappnode.eth".to_owned(), PackageStatus::Started),
-                ("bitcoin.dnp.dappnode.eth".to_owned(), PackageStatus::Completed)
+                (
+                    "bitcoin.dnp.dappnode.eth".to_owned(),
+                    PackageStatus::Started
+                ),
+                (
+                    "bitcoin.dnp.dappnode.eth".to_owned(),
+                    PackageStatus::Completed
+                )
             ]
         );
         assert_eq!(bus.package_install.name(), "packageInstall");
@@ -69,7 +76,8 @@ mod tests {
                 let bus = bus.clone();
                 s.spawn(move || {
                     for _ in 0..1000 {
-                        bus.telegram_status_changed.emit(TelegramStatusChanged { enabled: true });
+                        bus.telegram_status_changed
+                            .emit(TelegramStatusChanged { enabled: true });
                     }
                 });
             }
@@ -87,6 +95,9 @@ mod tests {
         assert_eq!(install.payload, Some("PackageEvent"));
         let request = MANIFEST.event("requestPackages").unwrap();
         assert!(request.ui.from_ui());
-        assert_eq!(request.policies.throttle, Some(std::time::Duration::from_millis(500)));
+        assert_eq!(
+            request.policies.throttle,
+            Some(std::time::Duration::from_millis(500))
+        );
     }
 }
