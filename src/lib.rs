@@ -40,6 +40,22 @@
 
 pub use eventbus_runtime::*;
 
+/// Generates the typed events of a manifest inside a module, at compile time: the route
+/// without a build script.
+///
+/// ```
+/// #[eventbus::event_bus("events.yaml")] // relative to the crate root (CARGO_MANIFEST_DIR)
+/// pub mod events {}
+///
+/// let bus = events::EventBus::new();
+/// bus.request_packages.on(|| println!("refresh"));
+/// bus.request_packages.emit();
+/// ```
+///
+/// Options select the events a crate sees: `#[event_bus("events.yaml", categories = ["chain"])]`.
+/// The rest of this page tells the options, the errors and when to prefer the build script.
+pub use eventbus_macros::event_bus;
+
 /// Any JSON value: the Rust type of the manifest's `json` primitive.
 pub type Json = serde_json::Value;
 
@@ -66,6 +82,7 @@ macro_rules! include_events {
 /// Re-exports for generated code. Not part of the public API: no semver guarantees.
 #[doc(hidden)]
 pub mod __private {
+    pub use eventbus_runtime::__private::ASYNC;
     pub use eventbus_runtime::wire;
     pub use serde;
     pub use serde_json;

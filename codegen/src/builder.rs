@@ -3,15 +3,13 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Model, Settings, rust};
+use crate::{Error, Model, Settings, rust, typescript};
 
 /// Generates the typed bus from a manifest in `build.rs`.
 ///
 /// ```no_run
-/// // build.rs
-/// fn main() {
-///     eventbus_codegen::Builder::new("events.yaml").build().unwrap();
-/// }
+/// // build.rs, in `fn main()`:
+/// eventbus_codegen::Builder::new("events.yaml").build().unwrap();
 /// ```
 ///
 /// and in the crate:
@@ -32,6 +30,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     file_name: String,
     settings: Settings,
+    typescript: Option<PathBuf>,
 }
 
 impl Builder {
@@ -43,6 +42,7 @@ impl Builder {
             out_dir: None,
             file_name: "events.rs".to_owned(),
             settings: Settings::default(),
+            typescript: None,
         }
     }
 
@@ -55,6 +55,21 @@ impl Builder {
     /// The Rust file's name (default `events.rs`; then `include_events!("name.rs")`).
     pub fn file_name(mut self, name: impl Into<String>) -> Self {
         self.file_name = name.into();
+        self
+    }
+
+    /// Also writes the TypeScript module ([`typescript::file`]) to `path`, only when its
+    /// content changed. A relative path is relative to the crate root (`CARGO_MANIFEST_DIR`).
+    ///
+    /// ```no_run
+    /// // build.rs, in `fn main()`:
+    /// eventbus_codegen::Builder::new("events.yaml")
+    ///     .typescript("ui/src/generated/events.ts")
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn typescript(mut self, path: impl Into<PathBuf>) -> Self {
+        self.typescript = Some(path.into());
         self
     }
 
@@ -88,6 +103,18 @@ impl Builder {
                 Error::io(&self.manifest, "OUT_DIR is not set: call Builder::build from build.rs, or set .out_dir(..)")
             })?,
         };
+        if let Some(ts) = &self.typescript {
+            let ts = match std::env::var_os("CARGO_MANIFEST_DIR") {
+                Some(root) if ts.is_relative() => Path::new(&root).join(ts),
+                _ => ts.clone(),
+            };
+            write_if_changed(&ts, typescript::file(&model).as_bytes()).map_err(|e| {
+                Error::io(
+                    &self.manifest,
+                    format!("cannot write `{}`: {e}", ts.display()),
+                )
+            })?;
+        }
         let path = out_dir.join(&self.file_name);
         write_if_changed(&path, rust::file(&model).as_bytes()).map_err(|e| {
             Error::io(
@@ -103,9 +130,8 @@ impl Builder {
 /// manifest's errors reported to cargo.
 ///
 /// ```no_run
-/// fn main() {
-///     eventbus_codegen::compile("events.yaml");
-/// }
+/// // build.rs, in `fn main()`:
+/// eventbus_codegen::compile("events.yaml");
 /// ```
 pub fn compile(path: impl Into<PathBuf>) {
     if let Err(err) = Builder::new(path).build() {

@@ -105,11 +105,11 @@ fn direction(ui: UiDirection) -> &'static str {
 
 fn human_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
-    if ms % 3_600_000 == 0 {
+    if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -199,9 +199,7 @@ fn event(model: &Model, e: &EventDef, out: &mut String) {
     let _ = writeln!(out, "| Wire type | `{}.{}` |", model.package, e.name);
     out.push('\n');
     if let Some(t) = e.payload.as_deref().and_then(|p| model.type_def(p)) {
-        if let TypeKind::Struct(_) = t.kind {
-            fields_table(t, out);
-        }
+        fields_table(t, out);
     }
     if let Some(example) = &e.example {
         let json = serde_json::to_string_pretty(example).unwrap_or_default();

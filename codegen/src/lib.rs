@@ -45,6 +45,7 @@ pub mod policy;
 pub mod rust;
 mod settings;
 pub mod type_expr;
+pub mod typescript;
 mod validate;
 pub mod yaml;
 

@@ -61,8 +61,21 @@ const RUST_KEYWORDS: &[&str] = &[
 /// Keywords that cannot be raw identifiers; they get a trailing underscore instead.
 const RUST_UNRAWABLE: &[&str] = &["self", "Self", "super", "crate", "_"];
 
-/// Type names the generated module defines itself.
-pub const RESERVED_TYPE_NAMES: &[&str] = &["EventBus", "Self"];
+/// Type names the generated modules define themselves: Rust's `EventBus` (and `Self`), and
+/// the fixed names of the TypeScript module ([`crate::typescript::RESERVED_TYPE_NAMES`]).
+pub const RESERVED_TYPE_NAMES: &[&str] = &[
+    "EventBus",
+    "Self",
+    "EventMap",
+    "EventName",
+    "EventMeta",
+    "EventPayload",
+    "EventsByCategory",
+    "ToUiEvents",
+    "ToUiEventName",
+    "FromUiEvents",
+    "FromUiEventName",
+];
 
 /// The snake_case Rust name of a field or event (`dnpName` → `dnp_name`), before keyword
 /// escaping. Used for collision checks.

@@ -340,7 +340,10 @@ fn event_bus(model: &Model) -> TokenStream {
         };
         quote! { #ident: #ty::new(&core, &MANIFEST.events[#i]), }
     });
+    let policy_check = policy_check(model);
     quote! {
+        #policy_check
+
         #[doc = #package_doc]
         ///
         /// Cloning is cheap and every clone shares the same listeners.
@@ -365,6 +368,12 @@ fn event_bus(model: &Model) -> TokenStream {
                 }
             }
 
+            /// A builder to configure the bus in code: policies per event, retry, circuit
+            /// breakers, dead-letter store, runtime, instrumentation.
+            pub fn builder() -> ::eventbus::BusBuilder<Self> {
+                ::eventbus::BusBuilder::new(&MANIFEST)
+            }
+
             /// The untyped core shared by every event: dispatch by name, failure reports.
             pub fn core(&self) -> &::eventbus::BusCore {
                 &self.__core
@@ -376,5 +385,54 @@ fn event_bus(model: &Model) -> TokenStream {
                 Self::new()
             }
         }
+
+        impl ::eventbus::FromCore for EventBus {
+            fn from_core(core: ::eventbus::BusCore) -> Self {
+                Self::with_core(core)
+            }
+        }
+
+        /// The bus's untyped core: `bus.errors()`, `bus.stats()`, `bus.dead_letters()`,
+        /// `bus.shutdown()`, `bus.emit_json(..)`.
+        impl ::core::ops::Deref for EventBus {
+            type Target = ::eventbus::BusCore;
+            fn deref(&self) -> &::eventbus::BusCore {
+                &self.__core
+            }
+        }
+    }
+}
+
+/// A compile-time check that the `eventbus` crate can honour the manifest's policies: they need
+/// its `async` feature (timers). Nothing when no event declares one.
+fn policy_check(model: &Model) -> TokenStream {
+    let needs: Vec<String> = model
+        .events
+        .iter()
+        .filter_map(|e| {
+            let p = &e.policies;
+            let names: Vec<&str> = [
+                ("throttle", p.throttle.is_some()),
+                ("debounce", p.debounce.is_some()),
+                ("rate_limit", p.rate_limit.is_some()),
+                ("batch", p.batch.is_some()),
+                ("retry", p.retry.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+            (!names.is_empty()).then(|| format!("`{}` ({})", e.name, names.join(", ")))
+        })
+        .collect();
+    if needs.is_empty() {
+        return TokenStream::new();
+    }
+    let message = format!(
+        "the manifest declares delivery policies that need the `async` feature of eventbus: {}; \
+         enable it (it is a default feature) or remove the policies",
+        needs.join(", ")
+    );
+    quote! {
+        const _: () = ::core::assert!(::eventbus::__private::ASYNC, #message);
     }
 }

@@ -88,6 +88,16 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
                     .help(format!("declared at line {}:{}; write `payload: {inline}` to reuse it, or rename one", first.line, first.column)),
                 );
             } else {
+                if names::RESERVED_TYPE_NAMES.contains(&inline.as_str()) {
+                    sink.push(
+                        Diagnostic::error(
+                            e.name.span,
+                            format!("the inline payload of `{}` would be named `{inline}`, which is reserved", e.name.name),
+                        )
+                        .label("the generated module defines a type with that name")
+                        .help("rename the event, or declare its payload under `types` with another name"),
+                    );
+                }
                 type_names.insert(inline.clone(), e.name.span);
                 inline_names.push((inline, e));
             }

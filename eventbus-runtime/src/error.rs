@@ -31,6 +31,11 @@ pub enum DispatchError {
         /// The event's manifest name.
         event: &'static str,
     },
+    /// The bus is shut down and accepts no more events.
+    ShutDown {
+        /// The event's manifest name.
+        event: &'static str,
+    },
 }
 
 impl fmt::Display for DispatchError {
@@ -63,6 +68,9 @@ impl fmt::Display for DispatchError {
                 f,
                 "event `{event}` takes no payload; send `null` or `{{}}` as its JSON"
             ),
+            DispatchError::ShutDown { event } => {
+                write!(f, "event `{event}` not emitted: the bus is shut down")
+            }
         }
     }
 }
@@ -75,6 +83,15 @@ impl DispatchError {
             name: name.to_owned(),
             suggestion: closest(name, &known),
             known,
+        }
+    }
+
+    /// A JSON value (not text) that does not match the payload type: no position to point at.
+    pub(crate) fn invalid_value(event: &'static str, error: &serde_json::Error) -> Self {
+        DispatchError::InvalidPayload {
+            event,
+            path: "$".to_owned(),
+            message: error.to_string(),
         }
     }
 

@@ -1,16 +1,30 @@
 //! `Event<T>`: one typed event of a bus.
 
+use std::borrow::Cow;
 use std::fmt;
+#[cfg(feature = "async")]
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "async")]
+use std::sync::{Mutex, PoisonError, Weak};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::bus::{BusCore, ErasedEvent};
+use crate::breaker::{CircuitOpen, Outcome};
+use crate::bus::{BusCore, ErasedEvent, Redelivery};
+use crate::dead_letter::{DeadLetter, RedispatchError};
 use crate::error::DispatchError;
-use crate::handler::{FailureSink, HandlerResult, report_call_error};
-use crate::listeners::ListenerList;
+use crate::handler::{FailureKind, HandlerResult};
+use crate::listeners::{BoxError, CallError, Entry, ListenerList};
 use crate::meta::EventMeta;
+use crate::options::{HandlerInfo, HandlerKind, HandlerOptions};
+#[cfg(feature = "async")]
+use crate::shared::Next;
+use crate::shared::EventCtx;
+use crate::stats::{EventStats, HandlerStats, Stat};
 use crate::subscription::{Detach, Subscription};
 
 /// What an event payload must be: JSON-serialisable (for the wire, the store and failure
@@ -21,8 +35,9 @@ impl<T> Payload for T where T: Serialize + DeserializeOwned + Clone + Send + Syn
 
 /// One typed event of a bus: `bus.package_install` is an `Event<PackageEvent>`.
 ///
-/// Cloning is cheap and clones share the listeners. Handlers run synchronously on the emitting
-/// thread, in subscription order.
+/// Cloning is cheap and clones share the listeners. Sync handlers run on the emitting thread,
+/// in subscription order; async handlers, batch handlers and streams receive the event on the
+/// bus's runtime (see `docs/reliability.md`).
 ///
 /// # Reentrancy and snapshots
 ///
@@ -36,42 +51,77 @@ pub struct Event<T: Payload> {
 }
 
 pub(crate) struct EventInner<T: Payload> {
-    meta: &'static EventMeta,
-    listeners: ListenerList<T>,
-    failures: Arc<FailureSink>,
+    pub(crate) ctx: Arc<EventCtx>,
+    pub(crate) listeners: ListenerList<T>,
     /// Set for [`Signal`](crate::Signal)s: `emit_json` accepts `null` / `{}` only.
     payload_less: bool,
+    /// Emits take the slow path: a policy gates the event, the bus is instrumented, or it is
+    /// shut down. Read with one relaxed load per emit.
+    slow: AtomicBool,
+    #[cfg(feature = "async")]
+    pub(crate) gate: Option<crate::flood::Gate<T>>,
+    /// Streams to close and batches to flush at shutdown.
+    #[cfg(feature = "async")]
+    streams: Mutex<Vec<Weak<dyn crate::stream::Closable>>>,
+    #[cfg(feature = "async")]
+    batches: Mutex<Vec<Weak<crate::batch::BatchHandler<T>>>>,
 }
 
 impl<T: Payload> Event<T> {
     /// Creates the event described by `meta` and registers it with `core`, so that
     /// [`BusCore::emit_json`] can reach it by name. Generated code calls this once per event.
     ///
+    /// The event's policies are the manifest's (`meta.policies`) with the overrides given to
+    /// the [`BusBuilder`](crate::BusBuilder) applied.
+    ///
     /// # Panics
     ///
-    /// If `core` already has an event named `meta.name`.
+    /// If `core` already has an event named `meta.name`, or if `meta` is not from the core's
+    /// manifest and declares a policy this build cannot honour.
     pub fn new(core: &BusCore, meta: &'static EventMeta) -> Event<T> {
         Event::create(core, meta, false)
     }
 
     pub(crate) fn create(core: &BusCore, meta: &'static EventMeta, payload_less: bool) -> Event<T> {
+        let ctx = Arc::new(core.event_ctx(meta));
+        #[cfg(feature = "metrics")]
+        let on_change: Option<Box<dyn Fn(usize) + Send + Sync>> = {
+            let gauge = metrics::gauge!(crate::stats::metric_names::LISTENERS, "event" => meta.name);
+            gauge.set(0.0);
+            Some(Box::new(move |len: usize| gauge.set(len as f64)))
+        };
+        #[cfg(not(feature = "metrics"))]
+        let on_change = None;
+        let slow = ctx.config.gated() || ctx.shared.instrumented || ctx.shared.is_closed();
         let inner = Arc::new(EventInner {
-            meta,
-            listeners: ListenerList::new(),
-            failures: core.failure_sink(),
+            #[cfg(feature = "async")]
+            gate: crate::flood::Gate::new(&ctx.config),
+            ctx,
+            listeners: ListenerList::new(on_change),
             payload_less,
+            slow: AtomicBool::new(slow),
+            #[cfg(feature = "async")]
+            streams: Mutex::new(Vec::new()),
+            #[cfg(feature = "async")]
+            batches: Mutex::new(Vec::new()),
         });
         core.register(inner.clone());
         Event { inner }
     }
 
-    /// Calls every listener with `payload`, synchronously on this thread, in subscription
-    /// order.
+    /// Delivers `payload` to every listener, in subscription order: sync handlers run on this
+    /// thread before `emit` returns.
     ///
     /// A handler that returns `Err` or panics does not stop the others; each failure becomes a
-    /// [`HandlerFailure`](crate::HandlerFailure) for the bus's failure observer (see
-    /// [`BusCore::on_failure`]). Emitting allocates nothing and takes no lock shared with other
-    /// emitters (firing a `once` listener or reporting a failure does).
+    /// [`HandlerFailure`](crate::HandlerFailure) (see [`BusCore::on_failure`] and
+    /// [`BusCore::errors`]), and is retried or dead-lettered per the event's policy.
+    ///
+    /// Without policies or instrumentation, emitting allocates nothing and takes no lock shared
+    /// with other emitters (firing a `once` listener or handling a failure does). With a
+    /// `throttle`, `debounce` or `rate_limit` policy the event may be delivered later, on the
+    /// bus's runtime, or not at all (a throttled or debounced event superseded by a later
+    /// one). After [`BusCore::shutdown`] the emit is refused: reported as
+    /// [`FailureKind::Rejected`](crate::FailureKind::Rejected) and dead-lettered.
     ///
     /// ```
     /// # let manifest = eventbus_runtime::__doc::manifest(&[("chainSync", Some("ChainSync"))]);
@@ -85,8 +135,13 @@ impl<T: Payload> Event<T> {
     /// chain_sync.on(|e| println!("{}: {} peers", e.network, e.peers));
     /// chain_sync.emit(ChainSync { network: "mainnet".into(), peers: 12 });
     /// ```
+    #[inline]
     pub fn emit(&self, payload: T) {
-        self.inner.dispatch(&payload);
+        if self.inner.slow.load(Ordering::Relaxed) {
+            self.inner.emit_slow(payload);
+        } else {
+            self.inner.deliver(&payload);
+        }
     }
 
     /// Adds a listener, called on every emit until unsubscribed. Returns its
@@ -121,7 +176,45 @@ impl<T: Payload> Event<T> {
         F: Fn(&T) -> R + Send + Sync + 'static,
         R: HandlerResult,
     {
-        self.subscribe(false, handler)
+        self.add_sync(false, HandlerOptions::default(), handler)
+    }
+
+    /// [`on`](Self::on) with a label that names the handler in failures, dead letters, logs
+    /// and metrics.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// core.on_failure(move |f| log.lock().unwrap().push(f.to_string()));
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_labeled("quota-check", |n| if *n > 9 { Err("too big") } else { Ok(()) });
+    /// ping.emit(10);
+    /// assert_eq!(
+    ///     seen.lock().unwrap()[0],
+    ///     "quota-check of event `ping` failed (attempt 1): too big"
+    /// );
+    /// ```
+    pub fn on_labeled<F, R>(&self, label: impl Into<Cow<'static, str>>, handler: F) -> Subscription
+    where
+        F: Fn(&T) -> R + Send + Sync + 'static,
+        R: HandlerResult,
+    {
+        self.add_sync(false, HandlerOptions::new().label(label), handler)
+    }
+
+    /// [`on`](Self::on) with [`HandlerOptions`]: a label, and overrides of the event's retry
+    /// and circuit-breaker settings for this handler.
+    pub fn on_with<F, R>(&self, options: HandlerOptions, handler: F) -> Subscription
+    where
+        F: Fn(&T) -> R + Send + Sync + 'static,
+        R: HandlerResult,
+    {
+        self.add_sync(false, options, handler)
     }
 
     /// Adds a listener called by the next emit only, then removed. Even when many threads emit
@@ -148,20 +241,276 @@ impl<T: Payload> Event<T> {
         F: Fn(&T) -> R + Send + Sync + 'static,
         R: HandlerResult,
     {
-        self.subscribe(true, handler)
+        self.add_sync(true, HandlerOptions::default(), handler)
     }
 
-    fn subscribe<F, R>(&self, once: bool, handler: F) -> Subscription
+    fn add_sync<F, R>(&self, once: bool, options: HandlerOptions, handler: F) -> Subscription
     where
         F: Fn(&T) -> R + Send + Sync + 'static,
         R: HandlerResult,
     {
-        let id = self
-            .inner
-            .listeners
-            .add(once, move |payload: &T| handler(payload).into_result());
-        let weak = Arc::downgrade(&self.inner);
+        let inner = &self.inner;
+        let breaker = options
+            .circuit_breaker
+            .resolve(inner.ctx.config.circuit_breaker);
+        let id = match breaker {
+            None => inner.listeners.add(once, |id| {
+                let info = inner.handler_info(id, &options, HandlerKind::Sync);
+                (info, None, move |payload: &T| handler(payload).into_result())
+            }),
+            Some(_) => inner.listeners.add(once, |id| {
+                let info = inner.handler_info(id, &options, HandlerKind::Sync);
+                let guard = info.clone();
+                let guarded = move |payload: &T| -> Result<(), BoxError> {
+                    let breaker = guard.breaker.as_ref().expect("configured above");
+                    if !breaker.acquire() {
+                        return Err(Box::new(CircuitOpen));
+                    }
+                    // Records a failure if the handler panics.
+                    let mut outcome = Outcome::new(breaker);
+                    let result = handler(payload).into_result();
+                    outcome.set(result.is_ok());
+                    result
+                };
+                (info, None, guarded)
+            }),
+        };
+        self.subscription(id)
+    }
+
+    fn subscription(&self, id: u64) -> Subscription {
+        let weak: std::sync::Weak<dyn Detach> = Arc::downgrade(&self.inner) as _;
         Subscription::new(weak, id)
+    }
+
+    /// Adds an async handler: for each event it gets its own clone of the payload and its
+    /// future runs on the bus's runtime (see `docs/reliability.md`, "Timers and runtime").
+    ///
+    /// At most [`HandlerOptions::concurrency`] calls run at once (default
+    /// [`defaults::async_concurrency`](crate::defaults::async_concurrency)); further events
+    /// wait in a queue of [`HandlerOptions::queue`] (default
+    /// [`defaults::ASYNC_QUEUE`](crate::defaults::ASYNC_QUEUE)). `emit` never waits: when the
+    /// queue is full, the event goes to the dead-letter queue for this handler and is reported
+    /// as [`FailureKind::Overflow`](crate::FailureKind::Overflow). Failures are retried in place
+    /// (the call keeps its slot while it backs off) per the event's retry policy.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// ping.on_async(move |n| {
+    ///     let tx = tx.clone();
+    ///     async move {
+    ///         tx.send(n * 2)?;
+    ///         Ok::<(), tokio::sync::mpsc::error::SendError<u32>>(())
+    ///     }
+    /// });
+    /// ping.emit(21);
+    /// assert_eq!(rx.recv().await, Some(42));
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn on_async<F, Fut, R>(&self, handler: F) -> Subscription
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerResult,
+    {
+        self.on_async_with(HandlerOptions::default(), handler)
+    }
+
+    /// [`on_async`](Self::on_async) with [`HandlerOptions`] (label, concurrency, queue, retry,
+    /// circuit breaker).
+    #[cfg(feature = "async")]
+    pub fn on_async_with<F, Fut, R>(&self, options: HandlerOptions, handler: F) -> Subscription
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerResult,
+    {
+        let inner = &self.inner;
+        let settings = &inner.ctx.shared.runtime.settings;
+        let limit = options.concurrency.unwrap_or(settings.async_concurrency);
+        let capacity = options.queue.unwrap_or(settings.async_queue);
+        let id = inner.listeners.add(false, |id| {
+            let info = inner.handler_info(id, &options, HandlerKind::Async);
+            let call: crate::async_handler::AsyncFn<T> = Box::new(move |payload: T| {
+                let future = handler(payload);
+                Box::pin(async move { future.await.into_result() })
+            });
+            let pool = Arc::new(crate::async_handler::AsyncPool::new(
+                inner.ctx.clone(),
+                info.clone(),
+                call,
+                limit,
+                capacity,
+            ));
+            let hook_pool = pool.clone();
+            let event = inner.ctx.meta.name;
+            let hook: crate::listeners::RedispatchHook = Box::new(move |json| {
+                let payload: T = from_json(event, json)?;
+                let pool = hook_pool.clone();
+                Ok(Box::new(move || pool.submit(payload)) as Redelivery)
+            });
+            let submit = move |payload: &T| {
+                pool.submit(payload.clone());
+                Ok(())
+            };
+            (info, Some(hook), submit)
+        });
+        self.subscription(id)
+    }
+
+    /// Adds a batch handler: it receives the events in batches of up to `max_size`, at the
+    /// latest `max_wait` after the first event of a batch arrived, per the event's `batch`
+    /// policy (manifest or builder), else [`HandlerOptions::batch`], else
+    /// [`defaults::BATCH`](crate::defaults::BATCH). A full batch is delivered on the emitting
+    /// thread; a batch completed by its window on the bus's runtime. A failed batch is retried
+    /// and dead-lettered as a whole (its payload is a JSON array).
+    ///
+    /// Other handlers of the event (`on`, `on_async`, streams) still get each event as it comes.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{Batch, BusCore, Event, HandlerOptions};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let batches = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = batches.clone();
+    /// let batch = Batch { max_size: 2, max_wait: Duration::from_secs(60) };
+    /// ping.on_batch_with(HandlerOptions::new().batch(batch), move |b: &[u32]| {
+    ///     sink.lock().unwrap().push(b.to_vec())
+    /// });
+    /// for n in 1..=4 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(*batches.lock().unwrap(), [vec![1, 2], vec![3, 4]]);
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn on_batch<F, R>(&self, handler: F) -> Subscription
+    where
+        F: Fn(&[T]) -> R + Send + Sync + 'static,
+        R: HandlerResult,
+    {
+        self.on_batch_with(HandlerOptions::default(), handler)
+    }
+
+    /// [`on_batch`](Self::on_batch) with [`HandlerOptions`] (label, batch size and window,
+    /// retry, circuit breaker).
+    #[cfg(feature = "async")]
+    pub fn on_batch_with<F, R>(&self, options: HandlerOptions, handler: F) -> Subscription
+    where
+        F: Fn(&[T]) -> R + Send + Sync + 'static,
+        R: HandlerResult,
+    {
+        let inner = &self.inner;
+        let batch = options
+            .batch
+            .or(inner.ctx.config.batch)
+            .unwrap_or(crate::defaults::BATCH);
+        let mut created = None;
+        let id = inner.listeners.add(false, |id| {
+            let info = inner.handler_info(id, &options, HandlerKind::Batch);
+            let call: crate::batch::BatchFn<T> =
+                Box::new(move |items: &[T]| handler(items).into_result());
+            let handler = Arc::new(crate::batch::BatchHandler::new(
+                inner.ctx.clone(),
+                info.clone(),
+                call,
+                batch,
+            ));
+            created = Some(handler.clone());
+            let hook_handler = handler.clone();
+            let event = inner.ctx.meta.name;
+            let hook: crate::listeners::RedispatchHook = Box::new(move |json| {
+                let items: Vec<T> = from_json(event, json)?;
+                let handler = hook_handler.clone();
+                Ok(Box::new(move || handler.deliver(items)) as Redelivery)
+            });
+            let push = move |payload: &T| {
+                handler.push(payload.clone());
+                Ok(())
+            };
+            (info, Some(hook), push)
+        });
+        if let Some(handler) = created {
+            let mut batches = inner.batches.lock().unwrap_or_else(PoisonError::into_inner);
+            batches.retain(|b| b.strong_count() > 0);
+            batches.push(Arc::downgrade(&handler));
+        }
+        self.subscription(id)
+    }
+
+    /// The events as a bounded async [`EventStream`](crate::EventStream) of
+    /// [`defaults::STREAM_CAPACITY`](crate::defaults::STREAM_CAPACITY) items. See
+    /// [`subscribe_with_capacity`](Self::subscribe_with_capacity).
+    #[cfg(feature = "async")]
+    pub fn subscribe(&self) -> crate::stream::EventStream<T> {
+        self.subscribe_with_capacity(crate::defaults::STREAM_CAPACITY)
+    }
+
+    /// The events as a bounded async [`EventStream`](crate::EventStream): a consumer that
+    /// falls more than `capacity` events behind receives `Err(Lagged(n))` and then the newest
+    /// events; the buffer never holds more than `capacity`. The stream ends when the bus shuts
+    /// down; dropping it unsubscribes.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, Lagged};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let mut stream = ping.subscribe_with_capacity(2);
+    /// for n in 1..=5 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(stream.recv().await, Some(Err(Lagged(3))));
+    /// assert_eq!(stream.recv().await, Some(Ok(4)));
+    /// assert_eq!(stream.recv().await, Some(Ok(5)));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    #[cfg(feature = "async")]
+    pub fn subscribe_with_capacity(&self, capacity: usize) -> crate::stream::EventStream<T> {
+        let inner = &self.inner;
+        let ctx = inner.ctx.clone();
+        let ring = Arc::new(crate::stream::Ring::new(
+            capacity,
+            Some(Box::new(move |n| ctx.counters.add(Stat::Lagged, n))),
+        ));
+        let pushing = ring.clone();
+        let id = inner.listeners.add(false, |id| {
+            let info = inner.handler_info(id, &HandlerOptions::default(), HandlerKind::Stream);
+            let push = move |payload: &T| {
+                pushing.push(payload.clone());
+                Ok(())
+            };
+            (info, None, push)
+        });
+        {
+            let mut streams = inner.streams.lock().unwrap_or_else(PoisonError::into_inner);
+            streams.retain(|s| s.strong_count() > 0);
+            let closable: Arc<dyn crate::stream::Closable> = ring.clone();
+            streams.push(Arc::downgrade(&closable));
+        }
+        if inner.ctx.shared.is_closed() {
+            ring.close();
+        }
+        let weak: std::sync::Weak<dyn Detach> = Arc::downgrade(&self.inner) as _;
+        crate::stream::EventStream::new(ring, weak, id)
     }
 
     /// Removes every listener of this event. Their subscriptions become inactive.
@@ -176,12 +525,12 @@ impl<T: Payload> Event<T> {
 
     /// The event's manifest name (`"packageInstall"`), also its JSON / wire name.
     pub fn name(&self) -> &'static str {
-        self.inner.meta.name
+        self.inner.ctx.meta.name
     }
 
     /// The event as declared in the manifest.
     pub fn meta(&self) -> &'static EventMeta {
-        self.inner.meta
+        self.inner.ctx.meta
     }
 }
 
@@ -202,19 +551,127 @@ impl<T: Payload> fmt::Debug for Event<T> {
     }
 }
 
+/// Deserialises a stored payload for re-dispatch.
+fn from_json<P: DeserializeOwned>(event: &'static str, json: Value) -> Result<P, RedispatchError> {
+    serde_json::from_value(json)
+        .map_err(|e| RedispatchError::InvalidPayload(DispatchError::invalid_value(event, &e)))
+}
+
 impl<T: Payload> EventInner<T> {
-    fn dispatch(&self, payload: &T) {
-        let mut payload_json = None;
-        self.listeners.dispatch(payload, |handler_id, error| {
-            report_call_error(
-                &self.failures,
-                self.meta.name,
-                payload,
-                &mut payload_json,
-                handler_id,
-                error,
+    pub(crate) fn handler_info(
+        &self,
+        id: u64,
+        options: &HandlerOptions,
+        kind: HandlerKind,
+    ) -> Arc<HandlerInfo> {
+        let breaker = options
+            .circuit_breaker
+            .resolve(self.ctx.config.circuit_breaker);
+        #[allow(unused_mut)]
+        let mut info = HandlerInfo::new(id, options.label.clone(), kind, options.retry, breaker);
+        #[cfg(feature = "metrics")]
+        if self.ctx.shared.instrumented {
+            info.latency = Some(metrics::histogram!(
+                crate::stats::metric_names::HANDLER_DURATION,
+                "event" => self.ctx.meta.name,
+                "handler" => info.label.to_string()
+            ));
+        }
+        Arc::new(info)
+    }
+
+    /// The slow path of `emit`: shutdown, instrumentation, event-level policies.
+    #[cold]
+    #[inline(never)]
+    fn emit_slow(self: &Arc<Self>, payload: T) {
+        if self.ctx.shared.is_closed() {
+            self.ctx.give_up(
+                None,
+                FailureKind::Rejected,
+                "the bus is shut down".into(),
+                0,
+                false,
+                serde_json::to_value(&payload).unwrap_or(Value::Null),
             );
-        });
+            return;
+        }
+        if self.ctx.shared.instrumented {
+            self.ctx.counters.add(Stat::Emitted, 1);
+        }
+        #[cfg(feature = "async")]
+        if self.gate.is_some() {
+            self.submit_gated(payload);
+            return;
+        }
+        self.deliver(&payload);
+    }
+
+    /// Calls every listener with `payload` (after any event-level policy let it through).
+    pub(crate) fn deliver(self: &Arc<Self>, payload: &T) {
+        let mut json = None;
+        if self.ctx.shared.instrumented {
+            self.listeners
+                .dispatch_timed(payload, |listener, outcome, elapsed| match outcome {
+                    Ok(()) => {
+                        if matches!(listener.info.kind, HandlerKind::Sync) {
+                            listener.info.record(true, Some(elapsed));
+                            self.ctx.counters.add(Stat::Delivered, 1);
+                        }
+                    }
+                    Err(error) => {
+                        listener.info.record(false, Some(elapsed));
+                        self.after_failure(listener, error, payload, &mut json);
+                    }
+                });
+        } else {
+            self.listeners.dispatch(payload, |listener, error| {
+                self.after_failure(listener, error, payload, &mut json);
+            });
+        }
+    }
+
+    /// A sync handler failed its first attempt: report, then retry or dead-letter.
+    fn after_failure(
+        self: &Arc<Self>,
+        listener: &Entry<T>,
+        error: CallError,
+        payload: &T,
+        json: &mut Option<Value>,
+    ) {
+        match self.ctx.fail(&listener.info, 1, error, payload, json, false) {
+            crate::shared::Next::Done => {}
+            #[cfg(feature = "async")]
+            Next::Retry(delay) => {
+                let listener = listener.clone();
+                crate::retry::retry_later(
+                    self.ctx.clone(),
+                    listener.info.clone(),
+                    payload.clone(),
+                    1,
+                    delay,
+                    false,
+                    move |payload: &T| listener.call(payload),
+                );
+            }
+        }
+    }
+
+    /// Calls one sync listener with a re-dispatched payload, through the failure pipeline.
+    fn deliver_to(self: &Arc<Self>, listener: &Entry<T>, payload: T) {
+        match listener.call(&payload) {
+            Ok(()) => {
+                if self.ctx.shared.instrumented {
+                    listener.info.record(true, None);
+                    self.ctx.counters.add(Stat::Delivered, 1);
+                }
+            }
+            Err(error) => self.after_failure(listener, error, &payload, &mut None),
+        }
+    }
+
+    /// Moves the event to the slow path (shutdown).
+    fn set_slow(&self) {
+        self.slow.store(true, Ordering::Release);
     }
 }
 
@@ -230,30 +687,118 @@ impl<T: Payload> Detach for EventInner<T> {
 
 impl<T: Payload> ErasedEvent for EventInner<T> {
     fn meta(&self) -> &'static EventMeta {
-        self.meta
+        self.ctx.meta
     }
 
-    fn emit_json(&self, json: &str) -> Result<(), DispatchError> {
-        let event = self.meta.name;
+    fn emit_json(self: Arc<Self>, json: &str) -> Result<(), DispatchError> {
+        let event = self.ctx.meta.name;
         let payload: T = if self.payload_less {
-            let value: serde_json::Value = serde_json::from_str(json)
+            let value: Value = serde_json::from_str(json)
                 .map_err(|e| DispatchError::invalid_payload(event, json, &e))?;
             let empty = match &value {
-                serde_json::Value::Null => true,
-                serde_json::Value::Object(fields) => fields.is_empty(),
+                Value::Null => true,
+                Value::Object(fields) => fields.is_empty(),
                 _ => false,
             };
             if !empty {
                 return Err(DispatchError::UnexpectedPayload { event });
             }
             // `T` is `()` here; `null` is its JSON form.
-            serde_json::from_value(serde_json::Value::Null)
+            serde_json::from_value(Value::Null)
                 .map_err(|e| DispatchError::invalid_payload(event, "null", &e))?
         } else {
             serde_json::from_str(json)
                 .map_err(|e| DispatchError::invalid_payload(event, json, &e))?
         };
-        self.dispatch(&payload);
+        if self.ctx.shared.is_closed() {
+            return Err(DispatchError::ShutDown { event });
+        }
+        Event { inner: self }.emit(payload);
         Ok(())
+    }
+
+    fn close(&self) {
+        self.set_slow();
+    }
+
+    #[cfg(feature = "async")]
+    fn flush(self: Arc<Self>) {
+        self.flush_gate();
+        let batches: Vec<_> = self
+            .batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for batch in batches {
+            batch.flush();
+        }
+    }
+
+    #[cfg(feature = "async")]
+    fn close_streams(&self) {
+        let streams: Vec<_> = self
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for stream in streams {
+            stream.close();
+        }
+    }
+
+    fn stats(&self) -> EventStats {
+        let mut stats = EventStats::new(self.ctx.meta.name, &self.ctx.counters, self.listeners.len());
+        stats.handlers = self
+            .listeners
+            .entries()
+            .iter()
+            .filter(|l| l.is_active())
+            .map(|l| HandlerStats {
+                label: l.info.label.to_string(),
+                delivered: l.info.delivered.load(Ordering::Relaxed),
+                failed: l.info.failed.load(Ordering::Relaxed),
+                circuit: l.info.breaker.as_ref().map(|b| b.state()),
+            })
+            .collect();
+        stats
+    }
+
+    fn prepare_redispatch(self: Arc<Self>, letter: &DeadLetter) -> Result<Redelivery, RedispatchError> {
+        if self.ctx.shared.is_closed() {
+            return Err(RedispatchError::ShutDown);
+        }
+        let event = self.ctx.meta.name;
+        let Some(handler_id) = letter.handler_id else {
+            let payload: T = from_json(event, letter.payload.clone())?;
+            return Ok(Box::new(move || Event { inner: self }.emit(payload)));
+        };
+        // The same id and label; else the one handler with that label (ids restart with the
+        // process, labels given in code do not).
+        let label = letter.handler.as_deref().unwrap_or_default();
+        let entries = self.listeners.entries();
+        let listener = entries
+            .iter()
+            .find(|l| l.is_active() && l.id == handler_id && l.info.label == label)
+            .or_else(|| {
+                let mut same = entries.iter().filter(|l| l.is_active() && l.info.label == label);
+                match (same.next(), same.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            })
+            .cloned()
+            .ok_or_else(|| RedispatchError::HandlerGone {
+                event: event.to_owned(),
+                handler: label.to_owned(),
+            })?;
+        if let Some(hook) = &listener.redispatch {
+            return hook(letter.payload.clone());
+        }
+        let payload: T = from_json(event, letter.payload.clone())?;
+        Ok(Box::new(move || self.deliver_to(&listener, payload)))
     }
 }

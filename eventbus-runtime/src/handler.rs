@@ -5,10 +5,14 @@ use std::error::Error;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+#[cfg(feature = "async")]
+use std::sync::{Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use serde_json::Value;
 
+use crate::breaker::CircuitOpen;
 use crate::listeners::CallError;
 
 /// The return type of a handler: `()` or `Result<(), E>`.
@@ -39,40 +43,121 @@ where
     }
 }
 
-/// A handler returned `Err` or panicked while handling an event.
+/// What went wrong, for a [`HandlerFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The handler returned `Err`.
+    Returned,
+    /// The handler panicked.
+    Panicked,
+    /// The handler's circuit breaker is open: it was not called and the event went to the
+    /// dead-letter queue.
+    CircuitOpen,
+    /// A bounded queue was full (an async handler's queue, or the event's rate-limit queue):
+    /// the event went to the dead-letter queue.
+    Overflow,
+    /// The bus is shut down: the emit was refused (an event-level failure; the event went to
+    /// the dead-letter queue).
+    Rejected,
+    /// Work still pending when shutdown's deadline passed (a retry, an async call, a queued
+    /// event) or whose runtime stopped: it went to the dead-letter queue.
+    Abandoned,
+    /// The dead-letter queue was full and evicted its oldest letter (described by this
+    /// failure) to make room: that event is gone for good.
+    Evicted,
+    /// The dead-letter store refused a letter (see
+    /// [`DeadLetterStore`](crate::DeadLetterStore)): that event is gone for good.
+    StoreFailed,
+}
+
+impl FailureKind {
+    /// A short lowercase name: `returned`, `panicked`, `circuit_open`, `overflow`, `rejected`,
+    /// `abandoned`, `evicted`, `store_failed` (used as a log field and metrics label).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Returned => "returned",
+            FailureKind::Panicked => "panicked",
+            FailureKind::CircuitOpen => "circuit_open",
+            FailureKind::Overflow => "overflow",
+            FailureKind::Rejected => "rejected",
+            FailureKind::Abandoned => "abandoned",
+            FailureKind::Evicted => "evicted",
+            FailureKind::StoreFailed => "store_failed",
+        }
+    }
+}
+
+/// A handler returned `Err` or panicked while handling an event, or an event could not be
+/// delivered (see [`kind`](Self::kind)).
 ///
-/// The other handlers of the same emit still run; the failure goes to the observer set with
-/// [`BusCore::on_failure`](crate::BusCore::on_failure), or to stderr when there is none.
+/// The other handlers of the same emit still run. Every failure goes to the observer set with
+/// [`BusCore::on_failure`](crate::BusCore::on_failure), to every
+/// [`BusCore::errors`](crate::BusCore::errors) stream and to `tracing` (target `eventbus`); when
+/// none of these would see it, to stderr.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerFailure {
-    event: &'static str,
-    handler_id: u64,
-    handler: String,
-    error: String,
-    panicked: bool,
-    attempt: u32,
-    payload: Value,
+    pub(crate) event: &'static str,
+    pub(crate) handler_id: u64,
+    pub(crate) handler: String,
+    pub(crate) kind: FailureKind,
+    pub(crate) error: String,
+    pub(crate) attempt: u32,
+    pub(crate) payload: Value,
+    pub(crate) retry_in: Option<Duration>,
+    pub(crate) dead_letter: Option<u64>,
 }
 
 impl HandlerFailure {
-    pub(crate) fn new(
+    /// A failure of one handler call. An open circuit is recognised by its marker error.
+    pub(crate) fn from_call(
         event: &'static str,
         handler_id: u64,
+        handler: &str,
+        attempt: u32,
         error: CallError,
         payload: Value,
     ) -> Self {
-        let (error, panicked) = match error {
-            CallError::Returned(error) => (error_chain(&*error), false),
-            CallError::Panicked(panic) => (panic_message(panic), true),
+        let (kind, error) = match error {
+            CallError::Returned(error) if error.is::<CircuitOpen>() => {
+                (FailureKind::CircuitOpen, error.to_string())
+            }
+            CallError::Returned(error) => (FailureKind::Returned, error_chain(&*error)),
+            CallError::Panicked(panic) => (FailureKind::Panicked, panic_message(panic)),
         };
         HandlerFailure {
             event,
             handler_id,
-            handler: format!("handler #{handler_id}"),
+            handler: handler.to_owned(),
+            kind,
             error,
-            panicked,
-            attempt: 1,
+            attempt,
             payload,
+            retry_in: None,
+            dead_letter: None,
+        }
+    }
+
+    /// Any other failure: `handler` is `None` for an event-level one.
+    pub(crate) fn other(
+        event: &'static str,
+        handler: Option<(u64, &str)>,
+        kind: FailureKind,
+        error: String,
+        attempt: u32,
+        payload: Value,
+    ) -> Self {
+        let (handler_id, handler) = handler.unwrap_or((0, ""));
+        HandlerFailure {
+            event,
+            handler_id,
+            handler: handler.to_owned(),
+            kind,
+            error,
+            attempt,
+            payload,
+            retry_in: None,
+            dead_letter: None,
         }
     }
 
@@ -81,44 +166,77 @@ impl HandlerFailure {
         self.event
     }
 
-    /// A label for the failing handler: `"handler #3"` for the third handler subscribed to
-    /// this event (ids count every `on`/`once` of the event, starting at 1).
+    /// The failing handler's label: the one given with
+    /// [`HandlerOptions::label`](crate::HandlerOptions::label) /
+    /// [`Event::on_labeled`](crate::Event::on_labeled), else `"handler #3"` for the third
+    /// handler subscribed to this event (ids count every subscription of the event, starting
+    /// at 1). Empty for an event-level failure ([`FailureKind::Rejected`], or an overflow of the
+    /// event's rate-limit queue).
     pub fn handler(&self) -> &str {
         &self.handler
     }
 
-    /// The numeric part of [`handler`](Self::handler).
+    /// The handler's id (the `3` of `"handler #3"`); 0 for an event-level failure.
     pub fn handler_id(&self) -> u64 {
         self.handler_id
     }
 
+    /// What went wrong.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
     /// The error text: the error's `Display` followed by its `source()` chain joined with
     /// `": "`, or the panic message (`"<non-string panic payload>"` when the panic carried
-    /// neither a `&str` nor a `String`).
+    /// neither a `&str` nor a `String`), or what the runtime did for other kinds.
     pub fn error(&self) -> &str {
         &self.error
     }
 
-    /// `true` if the handler panicked, `false` if it returned `Err`.
+    /// `true` if the handler panicked.
     pub fn panicked(&self) -> bool {
-        self.panicked
+        self.kind == FailureKind::Panicked
     }
 
-    /// Which attempt failed, starting at 1. Always 1 until retry policies exist.
+    /// Which attempt failed, starting at 1.
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
-    /// The payload the handler received, as JSON (`null` for an event without payload). It is
-    /// serialised only when a failure happens; if serialising fails it is `null` too.
+    /// The payload the handler received, as JSON (`null` for an event without payload; an
+    /// array for a batch handler). It is serialised only when a failure happens; if serialising
+    /// fails it is `null` too.
     pub fn payload(&self) -> &Value {
         &self.payload
+    }
+
+    /// When a retry is scheduled: how long until it runs.
+    pub fn retry_in(&self) -> Option<Duration> {
+        self.retry_in
+    }
+
+    /// When this failure sent the event to the dead-letter queue: the letter's id (see
+    /// [`DeadLetters`](crate::DeadLetters)).
+    pub fn dead_letter(&self) -> Option<u64> {
+        self.dead_letter
     }
 }
 
 impl fmt::Display for HandlerFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.panicked { "panicked" } else { "failed" };
+        if self.handler.is_empty() {
+            return write!(f, "event `{}` {}: {}", self.event, self.kind.as_str(), self.error);
+        }
+        let verb = match self.kind {
+            FailureKind::Returned => "failed",
+            FailureKind::Panicked => "panicked",
+            FailureKind::CircuitOpen => "was skipped",
+            FailureKind::Overflow => "dropped an event",
+            FailureKind::Rejected => "was refused an event",
+            FailureKind::Abandoned => "did not finish",
+            FailureKind::Evicted => "lost a dead letter",
+            FailureKind::StoreFailed => "lost a dead letter",
+        };
         write!(
             f,
             "{} of event `{}` {verb} (attempt {}): {}",
@@ -140,7 +258,7 @@ fn error_chain(error: &(dyn Error + 'static)) -> String {
     text
 }
 
-fn panic_message(panic: Box<dyn Any + Send>) -> String {
+pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
     match panic.downcast::<String>() {
         Ok(message) => *message,
         Err(panic) => match panic.downcast::<&'static str>() {
@@ -157,6 +275,8 @@ type Observer = Box<dyn Fn(&HandlerFailure) + Send + Sync>;
 #[derive(Default)]
 pub(crate) struct FailureSink {
     observer: ArcSwapOption<Observer>,
+    #[cfg(feature = "async")]
+    streams: Mutex<Vec<Weak<crate::stream::Ring<HandlerFailure>>>>,
 }
 
 impl FailureSink {
@@ -168,8 +288,39 @@ impl FailureSink {
         self.observer.load().is_some()
     }
 
-    /// Hands a failure to the observer, or writes it to stderr. Never panics.
+    #[cfg(feature = "async")]
+    pub(crate) fn add_stream(&self, ring: &Arc<crate::stream::Ring<HandlerFailure>>) {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        streams.retain(|s| s.strong_count() > 0);
+        streams.push(Arc::downgrade(ring));
+    }
+
+    #[cfg(feature = "async")]
+    pub(crate) fn close_streams(&self) {
+        let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        for ring in streams.iter().filter_map(Weak::upgrade) {
+            ring.close();
+        }
+    }
+
+    /// Hands a failure to `tracing`, the observer and every `errors()` stream; to stderr when
+    /// none of them would see it. Never panics.
     pub(crate) fn report(&self, failure: &HandlerFailure) {
+        #[allow(unused_mut)]
+        let mut seen = false;
+        #[cfg(feature = "tracing")]
+        {
+            trace_failure(failure);
+            seen |= tracing::dispatcher::has_been_set();
+        }
+        #[cfg(feature = "async")]
+        {
+            let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+            for ring in streams.iter().filter_map(Weak::upgrade) {
+                ring.push(failure.clone());
+                seen = true;
+            }
+        }
         // `load_full`, not `load`: the observer may run long or replace itself.
         match self.observer.load_full() {
             Some(observer) => {
@@ -181,23 +332,34 @@ impl FailureSink {
                     );
                 }
             }
-            None => eprintln!("eventbus: {failure}"),
+            None if !seen => eprintln!("eventbus: {failure}"),
+            None => {}
         }
     }
 }
 
-/// Turns a failed call into a [`HandlerFailure`] and reports it; keeps the payload JSON across
-/// failures of one emit so it is serialised at most once.
-pub(crate) fn report_call_error<T: serde::Serialize>(
-    sink: &FailureSink,
-    event: &'static str,
-    payload: &T,
-    payload_json: &mut Option<Value>,
-    handler_id: u64,
-    error: CallError,
-) {
-    let json = payload_json
-        .get_or_insert_with(|| serde_json::to_value(payload).unwrap_or(Value::Null))
-        .clone();
-    sink.report(&HandlerFailure::new(event, handler_id, error, json));
+#[cfg(feature = "tracing")]
+fn trace_failure(failure: &HandlerFailure) {
+    let retry_in_ms = failure.retry_in.map(|d| d.as_millis() as u64);
+    macro_rules! emit {
+        ($level:ident, $message:literal) => {
+            tracing::$level!(
+                target: "eventbus",
+                event = failure.event,
+                handler = failure.handler.as_str(),
+                kind = failure.kind.as_str(),
+                attempt = failure.attempt,
+                error = failure.error.as_str(),
+                retry_in_ms,
+                dead_letter = failure.dead_letter,
+                payload = %failure.payload,
+                $message
+            )
+        };
+    }
+    if failure.retry_in.is_some() {
+        emit!(warn, "eventbus handler failed; retry scheduled");
+    } else {
+        emit!(error, "eventbus delivery failed");
+    }
 }

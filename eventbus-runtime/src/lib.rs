@@ -3,10 +3,21 @@
 //!
 //! Generated code targets this crate (through the `eventbus` facade): a generated `EventBus`
 //! holds a [`BusCore`] and one [`Event<T>`] per event with a payload, or one [`Signal`] per event
-//! without. Handlers run synchronously on the emitting thread, in subscription order; a
-//! failing or panicking handler never stops the others and is reported as a
-//! [`HandlerFailure`]. The [`wire`] module fixes how payload fields look in JSON, and
-//! [`Timestamp`] is the manifest's `timestamp` type.
+//! without. Sync handlers run on the emitting thread, in subscription order; a failing or
+//! panicking handler never stops the others and is reported as a [`HandlerFailure`]. The
+//! [`wire`] module fixes how payload fields look in JSON, and [`Timestamp`] is the manifest's
+//! `timestamp` type.
+//!
+//! The reliability layer (`docs/reliability.md`): failures go to [`BusCore::on_failure`],
+//! `BusCore::errors()` and `tracing`; failed handlers are retried per the event's `retry`
+//! policy and then kept in a [`DeadLetters`] queue; handlers may have a circuit breaker
+//! ([`CircuitBreakerConfig`]); `throttle`, `debounce`, `rate_limit` and `batch` policies, async
+//! handlers, bounded `subscribe()` streams and `shutdown()` need the `async` feature;
+//! [`BusCore::stats`] counts failures always and throughput with [`BusBuilder::instrument`],
+//! and the `metrics` feature exports the same through the `metrics` facade.
+//!
+//! Cargo features: `async` (tokio, governor), `tracing`, `metrics`; all three are on by default
+//! in this crate, and the `eventbus` facade forwards them.
 //!
 //! This is roughly what generated code does, written by hand:
 //!
@@ -60,25 +71,69 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "async")]
+mod async_handler;
+#[cfg(feature = "async")]
+mod batch;
+mod breaker;
+mod builder;
 mod bus;
+mod clock;
+mod dead_letter;
+pub mod defaults;
 mod error;
 mod event;
+#[cfg(feature = "async")]
+mod flood;
 mod handler;
 mod listeners;
 mod meta;
+mod options;
+#[cfg(feature = "async")]
+mod retry;
+#[cfg(feature = "async")]
+mod runtime;
+mod shared;
+#[cfg(feature = "async")]
+mod shutdown;
 mod signal;
+mod stats;
+#[cfg(feature = "async")]
+mod stream;
 mod subscription;
 mod timestamp;
 pub mod wire;
 
-pub use bus::BusCore;
+pub use breaker::{CircuitBreakerConfig, CircuitState};
+pub use builder::{BuildError, BusBuilder, EventOptions, FromCore};
+pub use bus::{BusCore, DeadLetters};
+pub use dead_letter::{
+    DeadLetter, DeadLetterReason, DeadLetterStore, MemoryDeadLetters, Pushed, RedispatchError,
+    StoreError,
+};
 pub use error::DispatchError;
 pub use event::{Event, Payload};
-pub use handler::{HandlerFailure, HandlerResult};
+pub use handler::{FailureKind, HandlerFailure, HandlerResult};
 pub use meta::{Batch, EventMeta, ManifestMeta, Policies, RateLimit, Retry, UiDirection};
+pub use options::HandlerOptions;
+#[cfg(feature = "async")]
+pub use runtime::Jitter;
+#[cfg(feature = "async")]
+pub use shutdown::{ShutdownReport, Unfinished};
 pub use signal::Signal;
+pub use stats::{BusStats, EventStats, HandlerStats, metric_names};
+#[cfg(feature = "async")]
+pub use stream::{EventStream, Failures, Lagged};
 pub use subscription::Subscription;
 pub use timestamp::Timestamp;
+
+/// Items for generated code (through the facade's `__private`); not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    /// Whether this build honours the policies that need timers (the `async` feature):
+    /// generated code asserts it at compile time when its manifest declares any.
+    pub const ASYNC: bool = cfg!(feature = "async");
+}
 
 /// Helpers for this crate's doc examples and tests; not part of the API.
 #[doc(hidden)]
@@ -87,9 +142,21 @@ pub mod __doc {
 
     /// Leaks a manifest of package `demo` with the given `(name, payload type)` events.
     pub fn manifest(events: &[(&'static str, Option<&'static str>)]) -> &'static ManifestMeta {
+        let events: Vec<_> = events
+            .iter()
+            .map(|&(name, payload)| (name, payload, Policies::NONE))
+            .collect();
+        manifest_with(&events)
+    }
+
+    /// Leaks a manifest of package `demo` with the given `(name, payload type, policies)`
+    /// events.
+    pub fn manifest_with(
+        events: &[(&'static str, Option<&'static str>, Policies)],
+    ) -> &'static ManifestMeta {
         let events: Vec<EventMeta> = events
             .iter()
-            .map(|&(name, payload)| EventMeta {
+            .map(|&(name, payload, policies)| EventMeta {
                 name,
                 category: "demo",
                 description: "",
@@ -97,7 +164,7 @@ pub mod __doc {
                 persist: false,
                 ui: UiDirection::None,
                 deprecated: None,
-                policies: Policies::NONE,
+                policies,
             })
             .collect();
         Box::leak(Box::new(ManifestMeta {

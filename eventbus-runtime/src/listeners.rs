@@ -8,14 +8,19 @@
 //! PERF NOTE: everything about the snapshot mechanism stays behind [`ListenerList`] on purpose.
 //! A later benchmark issue needs `emit` with one listener to cost about 2 ns and may replace
 //! this type wholesale (e.g. with a hand-rolled epoch scheme); keep its interface small:
-//! `add`, `remove`, `clear`, `len`, `is_active`, `dispatch`.
+//! `add`, `remove`, `clear`, `len`, `is_active`, `entries`, `dispatch`, `dispatch_timed`.
+//! The per-handler [`HandlerInfo`] sits behind a pointer and is only read when a call fails or
+//! the event is instrumented, so the fast loop touches `once`, `active` and the handler only.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+
+use crate::options::HandlerInfo;
 
 /// The error a handler returned, boxed.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -28,20 +33,48 @@ pub(crate) enum CallError {
     Panicked(Box<dyn Any + Send>),
 }
 
+/// Re-delivers a dead letter's JSON payload to an async or batch handler.
+pub(crate) type RedispatchHook = Box<
+    dyn Fn(serde_json::Value) -> Result<crate::bus::Redelivery, crate::dead_letter::RedispatchError>
+        + Send
+        + Sync,
+>;
+
 /// One subscribed handler. `H` is unsized in the list (`dyn Fn`), so the handler lives inline in
 /// the same allocation as its flags: one pointer hop per call, not two.
-struct Listener<H: ?Sized> {
-    id: u64,
-    once: bool,
+pub(crate) struct Listener<H: ?Sized> {
+    pub(crate) id: u64,
+    pub(crate) once: bool,
     /// Cleared by unsubscribe / clear, or claimed (swapped to false) by the one emit that runs a
     /// `once` listener. Checked before every call so a removal takes effect at once, even for
     /// emits already iterating an older snapshot.
     active: AtomicBool,
-    handler: H,
+    /// Label, retry override, counters: read off the fast path only.
+    pub(crate) info: Arc<HandlerInfo>,
+    /// How a dead letter reaches this handler again, for handlers that are not plain sync
+    /// handlers (async, batch). `None`: call `handler` with the payload.
+    pub(crate) redispatch: Option<RedispatchHook>,
+    pub(crate) handler: H,
 }
 
-type Handler<T> = dyn Fn(&T) -> Result<(), BoxError> + Send + Sync;
-type Entry<T> = Arc<Listener<Handler<T>>>;
+pub(crate) type Handler<T> = dyn Fn(&T) -> Result<(), BoxError> + Send + Sync;
+pub(crate) type Entry<T> = Arc<Listener<Handler<T>>>;
+
+impl<T> Listener<Handler<T>> {
+    /// Calls the handler with panics caught.
+    pub(crate) fn call(&self, payload: &T) -> Result<(), CallError> {
+        match catch_unwind(AssertUnwindSafe(|| (self.handler)(payload))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(CallError::Returned(error)),
+            Err(panic) => Err(CallError::Panicked(panic)),
+        }
+    }
+
+    /// Whether the listener is still subscribed.
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+}
 
 /// The listeners of one event, in subscription order.
 pub(crate) struct ListenerList<T: 'static> {
@@ -49,13 +82,16 @@ pub(crate) struct ListenerList<T: 'static> {
     snapshot: ArcSwap<Vec<Entry<T>>>,
     /// Serialises copy-on-write updates; holds the next listener id (ids start at 1).
     writer: Mutex<u64>,
+    /// Told the new listener count after every change (the listener-count gauge).
+    on_change: Option<Box<dyn Fn(usize) + Send + Sync>>,
 }
 
 impl<T: 'static> ListenerList<T> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(on_change: Option<Box<dyn Fn(usize) + Send + Sync>>) -> Self {
         ListenerList {
             snapshot: ArcSwap::from_pointee(Vec::new()),
             writer: Mutex::new(1),
+            on_change,
         }
     }
 
@@ -65,25 +101,40 @@ impl<T: 'static> ListenerList<T> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends a handler and returns its id.
-    pub(crate) fn add<F>(&self, once: bool, handler: F) -> u64
+    fn publish(&self, next: Vec<Entry<T>>) {
+        let len = next.len();
+        self.snapshot.store(Arc::new(next));
+        if let Some(on_change) = &self.on_change {
+            on_change(len);
+        }
+    }
+
+    /// Appends a handler built by `make` from its id, and returns the id.
+    pub(crate) fn add<F>(
+        &self,
+        once: bool,
+        make: impl FnOnce(u64) -> (Arc<HandlerInfo>, Option<RedispatchHook>, F),
+    ) -> u64
     where
         F: Fn(&T) -> Result<(), BoxError> + Send + Sync + 'static,
     {
         let mut next_id = self.lock_writer();
         let id = *next_id;
         *next_id += 1;
+        let (info, redispatch, handler) = make(id);
         let entry: Entry<T> = Arc::new(Listener {
             id,
             once,
             active: AtomicBool::new(true),
+            info,
+            redispatch,
             handler,
         });
         let current = self.snapshot.load();
         let mut next = Vec::with_capacity(current.len() + 1);
         next.extend(current.iter().cloned());
         next.push(entry);
-        self.snapshot.store(Arc::new(next));
+        self.publish(next);
         id
     }
 
@@ -96,7 +147,7 @@ impl<T: 'static> ListenerList<T> {
         };
         let was_active = listener.active.swap(false, Ordering::AcqRel);
         let next: Vec<Entry<T>> = current.iter().filter(|l| l.id != id).cloned().collect();
-        self.snapshot.store(Arc::new(next));
+        self.publish(next);
         was_active
     }
 
@@ -110,7 +161,7 @@ impl<T: 'static> ListenerList<T> {
         for listener in current.iter() {
             listener.active.store(false, Ordering::Release);
         }
-        self.snapshot.store(Arc::new(Vec::new()));
+        self.publish(Vec::new());
     }
 
     /// The number of listeners that may still be called.
@@ -130,31 +181,64 @@ impl<T: 'static> ListenerList<T> {
             .any(|l| l.id == id && l.active.load(Ordering::Acquire))
     }
 
+    /// Every listener of the current snapshot, in order.
+    pub(crate) fn entries(&self) -> Arc<Vec<Entry<T>>> {
+        self.snapshot.load_full()
+    }
+
+    /// Claims a listener for this call: `false` if it must be skipped. A `once` listener is
+    /// claimed by exactly one emit, however many threads race for it, and then removed.
+    #[inline(always)]
+    fn claim(&self, listener: &Entry<T>) -> bool {
+        if listener.once {
+            if !listener.active.swap(false, Ordering::AcqRel) {
+                return false;
+            }
+            self.remove(listener.id);
+            true
+        } else {
+            listener.active.load(Ordering::Acquire)
+        }
+    }
+
     /// Calls every active listener of the current snapshot in order, with panics caught.
-    /// `on_error` receives the id of each failed listener and why it failed.
+    /// `on_error` receives each failed listener and why it failed.
     ///
     /// Allocates nothing and takes no lock unless a `once` listener fires (its removal copies
     /// the list) or a handler fails (`on_error` decides).
-    pub(crate) fn dispatch(&self, payload: &T, mut on_error: impl FnMut(u64, CallError)) {
+    #[inline]
+    pub(crate) fn dispatch(&self, payload: &T, mut on_error: impl FnMut(&Entry<T>, CallError)) {
         // The guard is a lock-free borrow of the snapshot; listeners added meanwhile land in a
         // new snapshot and are not called by this emit.
         let snapshot = self.snapshot.load();
         for listener in snapshot.iter() {
-            if listener.once {
-                // Exactly one emit wins the claim, however many threads race for it.
-                if !listener.active.swap(false, Ordering::AcqRel) {
-                    continue;
-                }
-                self.remove(listener.id);
-            } else if !listener.active.load(Ordering::Acquire) {
+            if !self.claim(listener) {
                 continue;
             }
             let outcome = catch_unwind(AssertUnwindSafe(|| (listener.handler)(payload)));
             match outcome {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => on_error(listener.id, CallError::Returned(error)),
-                Err(panic) => on_error(listener.id, CallError::Panicked(panic)),
+                Ok(Err(error)) => on_error(listener, CallError::Returned(error)),
+                Err(panic) => on_error(listener, CallError::Panicked(panic)),
             }
+        }
+    }
+
+    /// [`dispatch`](Self::dispatch) for instrumented events: `on_outcome` gets every call's
+    /// outcome and how long it took.
+    pub(crate) fn dispatch_timed(
+        &self,
+        payload: &T,
+        mut on_outcome: impl FnMut(&Entry<T>, Result<(), CallError>, Duration),
+    ) {
+        let snapshot = self.snapshot.load();
+        for listener in snapshot.iter() {
+            if !self.claim(listener) {
+                continue;
+            }
+            let start = Instant::now();
+            let outcome = listener.call(payload);
+            on_outcome(listener, outcome, start.elapsed());
         }
     }
 }

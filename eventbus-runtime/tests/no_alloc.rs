@@ -82,7 +82,8 @@ fn emit_to_sync_handlers_allocates_nothing() {
         ("ready", None),
         ("idle", Some("u32")),
     ]);
-    let core = BusCore::new(manifest);
+    // Explicitly uninstrumented: the fast path.
+    let core = BusCore::builder(manifest).instrument(false).build().unwrap();
     let tick: Event<Tick> = Event::new(&core, manifest.event("tick").unwrap());
     let ready = Signal::new(&core, manifest.event("ready").unwrap());
     let idle: Event<u32> = Event::new(&core, manifest.event("idle").unwrap());
@@ -138,4 +139,60 @@ fn emit_to_sync_handlers_allocates_nothing() {
     // The handlers really ran: 0+…+999 heights, 2 peers and 1 per tick, 3 signal handlers.
     assert_eq!(sum.load(Ordering::Relaxed), 499_500 + 2_000 + 1_000);
     assert_eq!(signals.load(Ordering::Relaxed), 3_000);
+}
+
+#[test]
+fn instrumented_emit_allocates_nothing_either() {
+    let manifest = eventbus_runtime::__doc::manifest(&[("tick", Some("Tick"))]);
+    let core = BusCore::builder(manifest).instrument(true).build().unwrap();
+    let tick: Event<Tick> = Event::new(&core, manifest.event("tick").unwrap());
+    let sum = Arc::new(AtomicU64::new(0));
+    let adder = sum.clone();
+    tick.on_labeled("adder", move |t| {
+        adder.fetch_add(t.height, Ordering::Relaxed);
+    });
+    for i in 0..10 {
+        tick.emit(Tick { height: i, peers: 1 });
+    }
+    let allocations = allocations_during(|| {
+        for i in 0..1000 {
+            tick.emit(Tick {
+                height: black_box(i),
+                peers: 1,
+            });
+        }
+    });
+    assert_eq!(allocations, 0, "instrumented emit allocated");
+    let stats = core.stats();
+    let tick_stats = stats.event("tick").unwrap();
+    assert_eq!((tick_stats.emitted, tick_stats.delivered), (1010, 1010));
+}
+
+/// A slow `subscribe()` consumer costs no memory: emits into its full buffer overwrite the
+/// oldest item in place.
+#[cfg(feature = "async")]
+#[test]
+fn emit_into_a_lagging_stream_allocates_nothing() {
+    let manifest = eventbus_runtime::__doc::manifest(&[("tick", Some("Tick"))]);
+    let core = BusCore::builder(manifest).instrument(false).build().unwrap();
+    let tick: Event<Tick> = Event::new(&core, manifest.event("tick").unwrap());
+    let mut stream = tick.subscribe_with_capacity(64);
+    for i in 0..100 {
+        tick.emit(Tick { height: i, peers: 1 });
+    }
+    let allocations = allocations_during(|| {
+        for i in 0..100_000 {
+            tick.emit(Tick {
+                height: black_box(i),
+                peers: 1,
+            });
+        }
+    });
+    assert_eq!(allocations, 0, "emit into a full stream allocated");
+    assert_eq!(stream.len(), 64);
+    assert_eq!(
+        stream.try_recv().map(|r| r.map(|t| t.height)),
+        Some(Err(eventbus_runtime::Lagged(100_100 - 64)))
+    );
+    assert_eq!(stream.try_recv().map(|r| r.map(|t| t.height)), Some(Ok(100_000 - 64)));
 }

@@ -264,6 +264,11 @@ impl EventBus {
             __core: core,
         }
     }
+    /// A builder to configure the bus in code: policies per event, retry, circuit
+    /// breakers, dead-letter store, runtime, instrumentation.
+    pub fn builder() -> ::eventbus::BusBuilder<Self> {
+        ::eventbus::BusBuilder::new(&MANIFEST)
+    }
     /// The untyped core shared by every event: dispatch by name, failure reports.
     pub fn core(&self) -> &::eventbus::BusCore {
         &self.__core
@@ -272,5 +277,18 @@ impl EventBus {
 impl ::core::default::Default for EventBus {
     fn default() -> Self {
         Self::new()
+    }
+}
+impl ::eventbus::FromCore for EventBus {
+    fn from_core(core: ::eventbus::BusCore) -> Self {
+        Self::with_core(core)
+    }
+}
+/// The bus's untyped core: `bus.errors()`, `bus.stats()`, `bus.dead_letters()`,
+/// `bus.shutdown()`, `bus.emit_json(..)`.
+impl ::core::ops::Deref for EventBus {
+    type Target = ::eventbus::BusCore;
+    fn deref(&self) -> &::eventbus::BusCore {
+        &self.__core
     }
 }

@@ -316,6 +316,10 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
         },
     ],
 };
+const _: () = ::core::assert!(
+    ::eventbus::__private::ASYNC,
+    "the manifest declares delivery policies that need the `async` feature of eventbus: `inlineThing` (throttle), `limited` (rate_limit, retry), `batched` (rate_limit, batch, retry), `quiet` (debounce); enable it (it is a default feature) or remove the policies"
+);
 /// The typed events of `shapes`: one field per event.
 ///
 /// Cloning is cheap and every clone shares the same listeners.
@@ -362,6 +366,11 @@ impl EventBus {
             __core: core,
         }
     }
+    /// A builder to configure the bus in code: policies per event, retry, circuit
+    /// breakers, dead-letter store, runtime, instrumentation.
+    pub fn builder() -> ::eventbus::BusBuilder<Self> {
+        ::eventbus::BusBuilder::new(&MANIFEST)
+    }
     /// The untyped core shared by every event: dispatch by name, failure reports.
     pub fn core(&self) -> &::eventbus::BusCore {
         &self.__core
@@ -370,5 +379,18 @@ impl EventBus {
 impl ::core::default::Default for EventBus {
     fn default() -> Self {
         Self::new()
+    }
+}
+impl ::eventbus::FromCore for EventBus {
+    fn from_core(core: ::eventbus::BusCore) -> Self {
+        Self::with_core(core)
+    }
+}
+/// The bus's untyped core: `bus.errors()`, `bus.stats()`, `bus.dead_letters()`,
+/// `bus.shutdown()`, `bus.emit_json(..)`.
+impl ::core::ops::Deref for EventBus {
+    type Target = ::eventbus::BusCore;
+    fn deref(&self) -> &::eventbus::BusCore {
+        &self.__core
     }
 }

@@ -1,0 +1,162 @@
+//! The real `eventbus` binary: exit codes, both output formats, stale `--check`, diff.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn eventbus(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eventbus")).args(args).current_dir(repo()).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("eventbus-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_accepts_the_repository_manifest() {
+    let out = eventbus(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("events.yaml: ok (30 events"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn check_reports_every_error_and_exits_1() {
+    let out = eventbus(&["check", "codegen/tests/broken/many_errors.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error: unknown type `PackageEvents`\n  --> codegen/tests/broken/many_errors.yaml:16:14\n"), "{err}");
+    assert!(err.contains("= help: did you mean `PackageEvent`?"));
+    assert!(err.contains("due to 5 errors"));
+    assert!(!err.contains('\x1b'), "no colors when piped");
+}
+
+#[test]
+fn check_json_lists_every_diagnostic() {
+    let out = eventbus(&["check", "codegen/tests/broken/unknown_type.yaml", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = json.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[2]["line"], 10);
+    assert_eq!(items[2]["column"], 14);
+    assert_eq!(items[2]["severity"], "error");
+    assert_eq!(items[2]["message"], "unknown type `PackageEvnt`");
+    assert_eq!(items[2]["hint"], "did you mean `PackageEvent`?");
+    assert_eq!(items[2]["path"], "codegen/tests/broken/unknown_type.yaml");
+    let ok = eventbus(&["check", "--format", "json"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&ok.stdout).unwrap(), serde_json::json!([]));
+}
+
+#[test]
+fn file_and_argument_problems_are_one_line_and_exit_2() {
+    let out = eventbus(&["check", "does/not/exist.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: cannot read `does/not/exist.yaml`"), "{err}");
+    let out = eventbus(&["generate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nothing to generate"));
+    let out = eventbus(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn generate_writes_only_changes_and_check_detects_stale_outputs() {
+    let dir = scratch("generate");
+    let (rust, ts, md, api) = (dir.join("rust"), dir.join("events.ts"), dir.join("EVENTS.md"), dir.join("asyncapi.json"));
+    let args = |check: bool| {
+        let mut a = vec![
+            "generate".to_owned(),
+            "events.yaml".to_owned(),
+            "--rust".to_owned(),
+            rust.display().to_string(),
+            "--ts".to_owned(),
+            ts.display().to_string(),
+            "--docs".to_owned(),
+            md.display().to_string(),
+            "--asyncapi".to_owned(),
+            api.display().to_string(),
+        ];
+        if check {
+            a.push("--check".to_owned());
+        }
+        a
+    };
+    let run = |check: bool| {
+        let a = args(check);
+        eventbus(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    // Missing outputs are stale, and --check writes nothing.
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr).matches("stale:").count(), 4, "{}", text(&out.stderr));
+    assert!(!ts.exists());
+    let out = run(false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr).matches("wrote").count(), 4);
+    assert!(std::fs::read_to_string(rust.join("events.rs")).unwrap().starts_with("// @generated"));
+    assert_eq!(run(true).status.code(), Some(0));
+    let out = run(false);
+    assert_eq!(text(&out.stderr).matches("unchanged").count(), 4);
+    // A hand edit makes the output stale.
+    std::fs::write(&md, "edited").unwrap();
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&format!("stale: {}", md.display())));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn docs_prints_markdown_and_checks_the_committed_file() {
+    let out = eventbus(&["docs"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("<!-- @generated"));
+    let out = eventbus(&["docs", "events.yaml", "--out", "docs/EVENTS.md", "--check"]);
+    assert_eq!(out.status.code(), Some(0), "docs/EVENTS.md is stale: {}", text(&out.stderr));
+}
+
+#[test]
+fn diff_exit_codes_and_formats() {
+    let d = "codegen/tests/diff";
+    let out = eventbus(&["diff", &format!("{d}/fields/old.yaml"), &format!("{d}/fields/new.yaml")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("breaking: events.job.payload.removed [FIELD_REMOVED]"));
+    let out = eventbus(&["diff", &format!("{d}/fields/old.yaml"), &format!("{d}/fields/new.yaml"), "--allow-breaking"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = eventbus(&["diff", &format!("{d}/fields/old.yaml"), &format!("{d}/fields/new.yaml"), "--format", "json", "--allow-breaking"]);
+    let changes: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(changes.iter().any(|c| c["rule"] == "FIELD_REMOVED" && c["level"] == "breaking" && c["path"] == "events.job.payload.removed"));
+    let out = eventbus(&["diff", &format!("{d}/cosmetic/old.yaml"), &format!("{d}/cosmetic/new.yaml"), "--format", "markdown"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("No changes."));
+    // A broken side is reported like `check` does.
+    let out = eventbus(&["diff", "codegen/tests/broken/version.yaml", "events.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unsupported manifest version 2"));
+}
+
+#[test]
+fn diff_reads_old_manifests_from_git() {
+    // The repository's own history: HEAD's events.yaml against the work tree's.
+    let out = eventbus(&["diff", "git:HEAD:events.yaml", "events.yaml", "--allow-breaking"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = eventbus(&["diff", "git:no-such-rev:events.yaml", "events.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("error: `git:no-such-rev:events.yaml`"));
+    let out = eventbus(&["diff", "git:HEAD", "events.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("expected `git:REV:path`"));
+}

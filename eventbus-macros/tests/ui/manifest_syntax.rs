@@ -1,0 +1,5 @@
+// Broken YAML.
+#[eventbus::event_bus("manifests/syntax.yaml")]
+pub mod events {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+// A path naming a directory.
+#[eventbus::event_bus("manifests")]
+pub mod events {}
+
+fn main() {}

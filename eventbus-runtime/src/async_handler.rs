@@ -1,0 +1,191 @@
+//! Async handlers: a bounded pool of calls per handler, fed by a bounded queue.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::breaker::CircuitOpen;
+use crate::event::Payload;
+use crate::handler::FailureKind;
+use crate::listeners::{BoxError, CallError};
+use crate::options::HandlerInfo;
+use crate::retry::Pending;
+use crate::shared::{EventCtx, Next};
+
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+pub(crate) type AsyncFn<T> = Box<dyn Fn(T) -> BoxFuture + Send + Sync>;
+
+struct PoolState<T> {
+    queue: VecDeque<T>,
+    running: usize,
+}
+
+/// One async handler: at most `limit` calls at once, at most `capacity` events waiting.
+pub(crate) struct AsyncPool<T> {
+    ctx: Arc<EventCtx>,
+    info: Arc<HandlerInfo>,
+    handler: AsyncFn<T>,
+    limit: usize,
+    capacity: usize,
+    state: Mutex<PoolState<T>>,
+}
+
+impl<T: Payload> AsyncPool<T> {
+    pub(crate) fn new(
+        ctx: Arc<EventCtx>,
+        info: Arc<HandlerInfo>,
+        handler: AsyncFn<T>,
+        limit: usize,
+        capacity: usize,
+    ) -> Self {
+        AsyncPool {
+            ctx,
+            info,
+            handler,
+            limit,
+            capacity,
+            state: Mutex::new(PoolState {
+                queue: VecDeque::new(),
+                running: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a call if a slot is free, else queues the event, else dead-letters it. Never
+    /// waits.
+    pub(crate) fn submit(self: &Arc<Self>, payload: T) {
+        let runtime = &self.ctx.shared.runtime;
+        if runtime.is_abandoned() {
+            drop(Pending::new(self.ctx.clone(), self.info.clone(), payload, 0, false));
+            return;
+        }
+        let mut state = self.lock();
+        if state.running < self.limit {
+            state.running += 1;
+            drop(state);
+            let pool = self.clone();
+            runtime.spawn_tracked(async move { pool.work(payload).await });
+        } else if state.queue.len() < self.capacity {
+            state.queue.push_back(payload);
+        } else {
+            drop(state);
+            self.ctx.give_up(
+                Some(&self.info),
+                FailureKind::Overflow,
+                format!(
+                    "the handler's queue is full ({} events waiting for {} running calls)",
+                    self.capacity, self.limit
+                ),
+                0,
+                false,
+                serde_json::to_value(&payload).unwrap_or(Value::Null),
+            );
+        }
+    }
+
+    /// One slot: handles events until the queue is empty.
+    async fn work(self: Arc<Self>, first: T) {
+        // Frees the slot even if this future is dropped unfinished.
+        struct Slot<'a, T>(&'a Mutex<PoolState<T>>);
+        impl<T> Drop for Slot<'_, T> {
+            fn drop(&mut self) {
+                self.0.lock().unwrap_or_else(PoisonError::into_inner).running -= 1;
+            }
+        }
+        let slot = Slot(&self.state);
+        let mut next = Some(first);
+        while let Some(payload) = next {
+            self.process(payload).await;
+            let mut state = self.lock();
+            next = state.queue.pop_front();
+            if next.is_none() {
+                // Give the slot back under the same lock that saw the queue empty.
+                state.running -= 1;
+                drop(state);
+                std::mem::forget(slot);
+                return;
+            }
+        }
+        drop(slot);
+    }
+
+    /// All attempts at one event.
+    async fn process(&self, payload: T) {
+        let runtime = &self.ctx.shared.runtime;
+        let mut pending = Pending::new(self.ctx.clone(), self.info.clone(), payload, 0, false);
+        loop {
+            if runtime.is_abandoned() {
+                return; // `pending` dead-letters the payload.
+            }
+            let attempt = pending.attempts + 1;
+            let breaker = self.info.breaker.as_ref();
+            if breaker.is_some_and(|b| !b.acquire()) {
+                let error = CallError::Returned(Box::new(CircuitOpen));
+                self.ctx.fail(&self.info, attempt, error, pending.payload(), &mut None, false);
+                pending.done();
+                return;
+            }
+            pending.attempts = attempt;
+            let start = Instant::now();
+            let call = catch_unwind(AssertUnwindSafe(|| (self.handler)(pending.payload().clone())));
+            let result = match call {
+                Ok(future) => match runtime.unless_abandoned(CatchUnwind(future)).await {
+                    Some(result) => result,
+                    // Abandoned mid-call: `pending` dead-letters the payload.
+                    None => return,
+                },
+                Err(panic) => Err(CallError::Panicked(panic)),
+            };
+            if let Some(breaker) = breaker {
+                breaker.record(result.is_ok());
+            }
+            match result {
+                Ok(()) => {
+                    self.ctx.delivered(&self.info, start.elapsed());
+                    pending.done();
+                    return;
+                }
+                Err(error) => {
+                    self.info.record(false, Some(start.elapsed()));
+                    match self.ctx.fail(&self.info, attempt, error, pending.payload(), &mut None, false) {
+                        Next::Retry(delay) => {
+                            if !runtime.sleep(delay).await {
+                                return;
+                            }
+                        }
+                        Next::Done => {
+                            pending.done();
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Polls a handler's future with panics caught.
+struct CatchUnwind(BoxFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<(), CallError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
+            Ok(Poll::Ready(Err(error))) => Poll::Ready(Err(CallError::Returned(error))),
+            Err(panic) => Poll::Ready(Err(CallError::Panicked(panic))),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Retries of sync and batch handlers, scheduled on the bus's runtime so the emitting thread
+//! never waits; and the guard that dead-letters pending work nobody finished.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::handler::FailureKind;
+use crate::listeners::CallError;
+use crate::options::HandlerInfo;
+use crate::shared::{EventCtx, Next};
+use crate::stats::Stat;
+
+/// A payload some handler still owes a call. Dropped unfinished — shutdown abandoned it, or the
+/// runtime that ran it stopped — it is dead-lettered and reported.
+pub(crate) struct Pending<P: Serialize> {
+    ctx: Arc<EventCtx>,
+    info: Arc<HandlerInfo>,
+    payload: Option<P>,
+    /// Attempts made so far.
+    pub(crate) attempts: u32,
+    batch: bool,
+}
+
+impl<P: Serialize> Pending<P> {
+    pub(crate) fn new(ctx: Arc<EventCtx>, info: Arc<HandlerInfo>, payload: P, attempts: u32, batch: bool) -> Self {
+        Pending {
+            ctx,
+            info,
+            payload: Some(payload),
+            attempts,
+            batch,
+        }
+    }
+
+    pub(crate) fn payload(&self) -> &P {
+        self.payload.as_ref().expect("pending payload taken")
+    }
+
+    /// The work is finished (delivered, or dead-lettered by the failure pipeline).
+    pub(crate) fn done(&mut self) {
+        self.payload = None;
+    }
+}
+
+impl<P: Serialize> Drop for Pending<P> {
+    fn drop(&mut self) {
+        let Some(payload) = self.payload.take() else {
+            return;
+        };
+        let why = if self.ctx.shared.runtime.is_abandoned() {
+            "shutdown's deadline passed before the handler finished"
+        } else {
+            "the runtime running the handler stopped before it finished"
+        };
+        self.ctx.give_up(
+            Some(&self.info),
+            FailureKind::Abandoned,
+            why.into(),
+            self.attempts,
+            self.batch,
+            serde_json::to_value(&payload).unwrap_or(Value::Null),
+        );
+    }
+}
+
+impl EventCtx {
+    /// Counts a successful call.
+    pub(crate) fn delivered(&self, info: &HandlerInfo, elapsed: Duration) {
+        if self.shared.instrumented {
+            info.record(true, Some(elapsed));
+            self.counters.add(Stat::Delivered, 1);
+        }
+    }
+}
+
+/// Calls `call` again after `delay`, on the bus's runtime, until it succeeds or the retry
+/// policy gives up (then the payload is dead-lettered). `failed_attempt` is the attempt that
+/// just failed.
+pub(crate) fn retry_later<P, C>(
+    ctx: Arc<EventCtx>,
+    info: Arc<HandlerInfo>,
+    payload: P,
+    failed_attempt: u32,
+    delay: Duration,
+    batch: bool,
+    call: C,
+) where
+    P: Serialize + Send + 'static,
+    C: Fn(&P) -> Result<(), CallError> + Send + 'static,
+{
+    let runtime = ctx.shared.runtime.clone();
+    let mut pending = Pending::new(ctx.clone(), info.clone(), payload, failed_attempt, batch);
+    runtime.clone().spawn_tracked(async move {
+        let mut delay = delay;
+        loop {
+            if !runtime.sleep(delay).await {
+                return; // Abandoned: `pending` dead-letters the payload.
+            }
+            let attempt = pending.attempts + 1;
+            pending.attempts = attempt;
+            let start = Instant::now();
+            match call(pending.payload()) {
+                Ok(()) => {
+                    ctx.delivered(&info, start.elapsed());
+                    pending.done();
+                    return;
+                }
+                Err(error) => {
+                    info.record(false, Some(start.elapsed()));
+                    let mut json = None;
+                    match ctx.fail(&info, attempt, error, pending.payload(), &mut json, batch) {
+                        Next::Retry(next) => delay = next,
+                        Next::Done => {
+                            pending.done();
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}

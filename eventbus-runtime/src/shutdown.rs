@@ -1,0 +1,119 @@
+//! Graceful shutdown: stop intake, flush, drain, abandon at the deadline, report.
+
+use std::mem;
+use std::sync::PoisonError;
+use std::time::Duration;
+
+use crate::bus::BusCore;
+
+/// What [`BusCore::shutdown`] could not finish: each item was dead-lettered (unless the store
+/// refused it) and reported as [`FailureKind::Abandoned`](crate::FailureKind::Abandoned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unfinished {
+    /// The event's name.
+    pub event: &'static str,
+    /// The handler's label; `None` for an event still waiting for its rate limit.
+    pub handler: Option<String>,
+    /// The dead letter's id.
+    pub dead_letter: Option<u64>,
+}
+
+/// The outcome of [`BusCore::shutdown`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// `true` if the deadline passed with work still pending (then `unfinished` lists it).
+    pub timed_out: bool,
+    /// Work abandoned at the deadline: async calls, retries, rate-limited events.
+    pub unfinished: Vec<Unfinished>,
+    /// Letters in the dead-letter queue after shutdown.
+    pub dead_letters: usize,
+}
+
+impl ShutdownReport {
+    /// Whether everything pending was finished in time.
+    pub fn is_clean(&self) -> bool {
+        !self.timed_out && self.unfinished.is_empty()
+    }
+}
+
+impl BusCore {
+    /// Shuts the bus down gracefully, waiting at most the builder's `shutdown_timeout`
+    /// (default [`defaults::SHUTDOWN_TIMEOUT`](crate::defaults::SHUTDOWN_TIMEOUT)). See
+    /// [`shutdown_with_timeout`](Self::shutdown_with_timeout).
+    pub async fn shutdown(&self) -> ShutdownReport {
+        let timeout = self.shared().runtime.settings.shutdown_timeout;
+        self.shutdown_with_timeout(timeout).await
+    }
+
+    /// Shuts the bus down gracefully:
+    ///
+    /// 1. stops intake ([`close`](Self::close)): later emits are refused and dead-lettered;
+    /// 2. delivers what policies hold back: the waiting debounced or throttled event, partial
+    ///    batches;
+    /// 3. waits up to `timeout` for pending work: async handler calls and their queues,
+    ///    scheduled retries, rate-limited events (still at their rate);
+    /// 4. at the deadline, abandons what is left: each payload goes to the dead-letter queue
+    ///    and is listed in the report;
+    /// 5. ends every `subscribe()` and `errors()` stream (after their buffered items).
+    ///
+    /// The wait runs on the bus's runtime, so the returned future may be awaited from any
+    /// executor. Calling it again returns at once with an empty report.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_async(|_| async { tokio::time::sleep(Duration::from_millis(10)).await });
+    /// ping.emit(1);
+    /// let report = core.shutdown_with_timeout(Duration::from_secs(5)).await;
+    /// assert!(report.is_clean());
+    /// assert!(core.emit_json("ping", "2").is_err());
+    /// # }
+    /// ```
+    pub async fn shutdown_with_timeout(&self, timeout: Duration) -> ShutdownReport {
+        self.close();
+        let events = self.events();
+        for event in events.iter() {
+            event.clone().flush();
+        }
+        let runtime = self.shared().runtime.clone();
+        let timed_out = if runtime.pending() == 0 || !runtime.started() {
+            false
+        } else {
+            let (done, waited) = tokio::sync::oneshot::channel();
+            let waiter = runtime.clone();
+            runtime.handle().spawn(async move {
+                let timed_out = tokio::time::timeout(timeout, waiter.idle()).await.is_err();
+                if timed_out {
+                    waiter.abandon();
+                    waiter.idle().await;
+                }
+                let _ = done.send(timed_out);
+            });
+            waited.await.unwrap_or(true)
+        };
+        for event in events.iter() {
+            event.close_streams();
+        }
+        self.shared().failures.close_streams();
+        let unfinished = mem::take(
+            &mut *self
+                .shared()
+                .unfinished
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        ShutdownReport {
+            timed_out,
+            unfinished,
+            dead_letters: self.shared().store.len().unwrap_or(0),
+        }
+    }
+}

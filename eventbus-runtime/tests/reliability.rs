@@ -1,0 +1,1074 @@
+//! The reliability layer: failures, retry, dead letters, circuit breakers, flood control,
+//! batching, async handlers, streams, shutdown. Timing is checked on tokio's paused clock
+//! (`start_paused = true`): time only moves when every task waits, so "at 99ms nothing, at
+//! 101ms one delivery" is deterministic and never depends on the machine's speed.
+
+#![cfg(feature = "async")]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eventbus_runtime::{
+    Batch, BuildError, BusCore, CircuitBreakerConfig, CircuitState, DeadLetter, DeadLetterReason,
+    DeadLetterStore, Event, FailureKind, HandlerFailure, HandlerOptions, Jitter, Lagged,
+    MemoryDeadLetters, Policies, Pushed, RateLimit, RedispatchError, Retry, Signal, StoreError,
+};
+use serde_json::json;
+use tokio::time::sleep;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A bus of one event `job: Event<u32>` with `policies`, built with `configure`.
+fn job_bus(
+    policies: Policies,
+    configure: impl FnOnce(eventbus_runtime::BusBuilder) -> eventbus_runtime::BusBuilder,
+) -> (BusCore, Event<u32>) {
+    let manifest = eventbus_runtime::__doc::manifest_with(&[("job", Some("u32"), policies)]);
+    let core = configure(BusCore::builder(manifest).jitter(Jitter::None))
+        .build()
+        .unwrap();
+    let job = Event::new(&core, manifest.event("job").unwrap());
+    (core, job)
+}
+
+/// Collects every failure the bus reports.
+fn failures(core: &BusCore) -> Arc<Mutex<Vec<HandlerFailure>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    core.on_failure(move |f| sink.lock().unwrap().push(f.clone()));
+    seen
+}
+
+/// Records what a handler received.
+fn recorder<T: Send + 'static>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    (seen.clone(), seen)
+}
+
+fn taken<T: Clone>(seen: &Mutex<Vec<T>>) -> Vec<T> {
+    seen.lock().unwrap().clone()
+}
+
+const RETRY_3: Retry = Retry {
+    attempts: 3,
+    backoff: Duration::from_millis(100),
+    max_backoff: Duration::from_secs(1),
+};
+
+fn with_retry(retry: Retry) -> Policies {
+    Policies {
+        retry: Some(retry),
+        ..Policies::NONE
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retry and dead letters
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_handler_is_retried_with_exponential_backoff_off_the_emitting_thread() {
+    let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
+    let failures = failures(&core);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    job.on_labeled("flaky", move |_| {
+        // Fails twice, then succeeds.
+        if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+            Err("not yet")
+        } else {
+            Ok(())
+        }
+    });
+
+    job.emit(7);
+    // The first attempt ran inside `emit`; the retry is scheduled, not awaited.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    sleep(ms(99)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    sleep(ms(2)).await; // t = 101ms: backoff 100ms
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    sleep(ms(198)).await; // t = 299ms
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    sleep(ms(2)).await; // t = 301ms: backoff 200ms
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    let failures = taken(&failures);
+    let summary: Vec<_> = failures
+        .iter()
+        .map(|f| (f.handler(), f.attempt(), f.retry_in(), f.dead_letter()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("flaky", 1, Some(ms(100)), None),
+            ("flaky", 2, Some(ms(200)), None),
+        ]
+    );
+    assert!(core.dead_letters().is_empty().unwrap());
+    let stats = core.stats();
+    let job_stats = stats.event("job").unwrap();
+    assert_eq!((job_stats.failed, job_stats.retried), (2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_last_attempt_the_event_is_dead_lettered_and_reported() {
+    let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
+    let failures = failures(&core);
+    job.on_labeled("broken", |n| Err::<(), _>(format!("cannot handle {n}")));
+    job.on_labeled("fine", |_| ());
+    job.emit(5);
+    sleep(ms(1000)).await;
+
+    let failures = taken(&failures);
+    assert_eq!(failures.len(), 3);
+    let last = &failures[2];
+    assert_eq!((last.attempt(), last.retry_in()), (3, None));
+    let id = last.dead_letter().expect("dead-lettered");
+    let letter = core.dead_letters().get(id).unwrap().unwrap();
+    assert_eq!(
+        (
+            letter.event.as_str(),
+            letter.handler.as_deref(),
+            letter.reason,
+            letter.attempts,
+            letter.error.as_str(),
+            &letter.payload,
+            letter.batch
+        ),
+        (
+            "job",
+            Some("broken"),
+            DeadLetterReason::Failed,
+            3,
+            "cannot handle 5",
+            &json!(5),
+            false
+        )
+    );
+    assert_eq!(core.stats().event("job").unwrap().dead_lettered, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn handler_options_override_the_event_retry_policy() {
+    let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
+    let failures = failures(&core);
+    job.on_with(HandlerOptions::new().label("once-only").no_retry(), |_| {
+        Err::<(), _>("no")
+    });
+    job.on_with(
+        HandlerOptions::new().label("twice").retry(Retry {
+            attempts: 2,
+            backoff: ms(10),
+            max_backoff: ms(10),
+        }),
+        |_| Err::<(), _>("no"),
+    );
+    job.emit(1);
+    sleep(ms(50)).await;
+    let attempts: Vec<_> = taken(&failures)
+        .iter()
+        .map(|f| (f.handler().to_owned(), f.attempt(), f.dead_letter().is_some()))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            ("once-only".to_owned(), 1, true),
+            ("twice".to_owned(), 1, false),
+            ("twice".to_owned(), 2, true),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_builder_sets_a_default_retry_and_per_event_overrides() {
+    let manifest = eventbus_runtime::__doc::manifest_with(&[
+        ("plain", Some("u32"), Policies::NONE),
+        ("declared", Some("u32"), with_retry(RETRY_3)),
+    ]);
+    let core = BusCore::builder(manifest)
+        .jitter(Jitter::None)
+        .retry(Retry {
+            attempts: 2,
+            backoff: ms(5),
+            max_backoff: ms(5),
+        })
+        .event("declared", |e| e.retry(None))
+        .build()
+        .unwrap();
+    let failures = failures(&core);
+    let plain: Event<u32> = Event::new(&core, manifest.event("plain").unwrap());
+    let declared: Event<u32> = Event::new(&core, manifest.event("declared").unwrap());
+    plain.on(|_| Err::<(), _>("x"));
+    declared.on(|_| Err::<(), _>("x"));
+    plain.emit(1);
+    declared.emit(1);
+    sleep(ms(50)).await;
+    let per_event: Vec<_> = taken(&failures)
+        .iter()
+        .map(|f| (f.event(), f.attempt()))
+        .collect();
+    // `plain` gets the builder's default (2 attempts); `declared` had retry turned off.
+    assert_eq!(per_event, [("plain", 1), ("declared", 1), ("plain", 2)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn redispatch_delivers_to_the_failed_handler_only_and_discard_removes() {
+    let (core, job) = job_bus(Policies::NONE, |b| b);
+    let _failures = failures(&core);
+    let healthy = Arc::new(AtomicUsize::new(0));
+    let flag = healthy.clone();
+    let (other_seen, other_sink) = recorder();
+    let (store_seen, store_sink) = recorder();
+    job.on_labeled("other", move |n| other_sink.lock().unwrap().push(*n));
+    job.on_labeled("store", move |n| {
+        if flag.load(Ordering::SeqCst) == 0 {
+            return Err("database down");
+        }
+        store_sink.lock().unwrap().push(*n);
+        Ok(())
+    });
+    job.emit(1);
+    job.emit(2);
+    let letters = core.dead_letters().list().unwrap();
+    assert_eq!(letters.len(), 2);
+
+    healthy.store(1, Ordering::SeqCst);
+    core.dead_letters().redispatch(letters[0].id).unwrap();
+    assert_eq!(taken(&store_seen), [1]);
+    assert_eq!(taken(&other_seen), [1, 2], "the other handler is not called again");
+
+    let discarded = core.dead_letters().discard(letters[1].id).unwrap().unwrap();
+    assert_eq!(discarded.payload, json!(2));
+    assert!(core.dead_letters().is_empty().unwrap());
+    assert!(matches!(
+        core.dead_letters().redispatch(letters[1].id),
+        Err(RedispatchError::NotFound(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_letter_whose_handler_is_gone_stays_in_the_queue() {
+    let (core, job) = job_bus(Policies::NONE, |b| b);
+    let _failures = failures(&core);
+    let subscription = job.on_labeled("gone", |_| Err::<(), _>("x"));
+    job.emit(1);
+    subscription.unsubscribe();
+    let id = core.dead_letters().list().unwrap()[0].id;
+    let error = core.dead_letters().redispatch(id).unwrap_err();
+    assert!(
+        matches!(&error, RedispatchError::HandlerGone { handler, .. } if handler == "gone"),
+        "{error}"
+    );
+    assert_eq!(core.dead_letters().len().unwrap(), 1);
+
+    // A new handler with the same label takes it (labels survive restarts, ids do not).
+    let (seen, sink) = recorder();
+    job.on_labeled("gone", move |n| sink.lock().unwrap().push(*n));
+    core.dead_letters().redispatch(id).unwrap();
+    assert_eq!(taken(&seen), [1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_dead_letter_queue_evicts_the_oldest_and_reports_it() {
+    let (core, job) = job_bus(Policies::NONE, |b| {
+        b.dead_letters(MemoryDeadLetters::with_capacity(2))
+    });
+    let failures = failures(&core);
+    job.on(|_| Err::<(), _>("x"));
+    for n in 1..=3 {
+        job.emit(n);
+    }
+    let payloads: Vec<_> = core
+        .dead_letters()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.payload)
+        .collect();
+    assert_eq!(payloads, [json!(2), json!(3)]);
+    assert_eq!(core.dead_letters().evicted(), 1);
+    assert_eq!(core.stats().dead_letters_evicted, 1);
+    let evicted: Vec<_> = taken(&failures)
+        .into_iter()
+        .filter(|f| f.kind() == FailureKind::Evicted)
+        .collect();
+    assert_eq!(evicted.len(), 1);
+    assert_eq!(evicted[0].payload(), &json!(1));
+    assert!(evicted[0].error().contains("evicted"), "{}", evicted[0].error());
+}
+
+/// A store that refuses every letter: a persistent store on a full disk.
+struct FullDisk;
+
+impl DeadLetterStore for FullDisk {
+    fn push(&self, _: DeadLetter) -> Result<Pushed, StoreError> {
+        Err("disk full".into())
+    }
+    fn list(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn get(&self, _: u64) -> Result<Option<DeadLetter>, StoreError> {
+        Ok(None)
+    }
+    fn remove(&self, _: u64) -> Result<Option<DeadLetter>, StoreError> {
+        Ok(None)
+    }
+    fn len(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_dead_letter_store_is_reported_too() {
+    let (core, job) = job_bus(Policies::NONE, |b| b.dead_letters(FullDisk));
+    let failures = failures(&core);
+    job.on(|_| Err::<(), _>("handler error"));
+    job.emit(1);
+    let kinds: Vec<_> = taken(&failures).iter().map(|f| f.kind()).collect();
+    assert_eq!(kinds, [FailureKind::StoreFailed, FailureKind::Returned]);
+    let lost = &taken(&failures)[0];
+    assert!(lost.error().contains("disk full"), "{}", lost.error());
+    assert_eq!(taken(&failures)[1].dead_letter(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Circuit breaker
+
+const BREAKER: CircuitBreakerConfig = CircuitBreakerConfig {
+    failure_rate_threshold: 50.0,
+    sliding_window: 4,
+    minimum_calls: 4,
+    open_for: Duration::from_secs(10),
+    half_open_calls: 2,
+};
+
+#[tokio::test(start_paused = true)]
+async fn an_open_circuit_sends_events_to_the_dead_letter_queue_then_probes_and_closes() {
+    let (core, job) = job_bus(Policies::NONE, |b| b.circuit_breaker(BREAKER));
+    let failures = failures(&core);
+    let healthy = Arc::new(AtomicUsize::new(0));
+    let flag = healthy.clone();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    job.on_labeled("remote", move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        if flag.load(Ordering::SeqCst) == 1 {
+            Ok(())
+        } else {
+            Err("remote down")
+        }
+    });
+    let circuit = |core: &BusCore| core.stats().event("job").unwrap().handlers[0].circuit;
+
+    for n in 0..4 {
+        job.emit(n);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(circuit(&core), Some(CircuitState::Open));
+
+    // Open: the handler is not called; the events are dead-lettered, not lost.
+    job.emit(10);
+    job.emit(11);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let open: Vec<_> = taken(&failures)
+        .into_iter()
+        .filter(|f| f.kind() == FailureKind::CircuitOpen)
+        .collect();
+    assert_eq!(open.len(), 2);
+    let letter = core
+        .dead_letters()
+        .get(open[0].dead_letter().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (letter.reason, letter.payload, letter.attempts),
+        (DeadLetterReason::CircuitOpen, json!(10), 0)
+    );
+    assert_eq!(core.stats().event("job").unwrap().failed, 4, "skipped calls are not failures");
+
+    // After `open_for`: half-open, two probes; both succeed, so it closes.
+    sleep(Duration::from_secs(10)).await;
+    assert_eq!(circuit(&core), Some(CircuitState::HalfOpen));
+    healthy.store(1, Ordering::SeqCst);
+    job.emit(20);
+    job.emit(21);
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    assert_eq!(circuit(&core), Some(CircuitState::Closed));
+    // The dead-lettered events can now be re-dispatched.
+    for letter in core.dead_letters().list().unwrap() {
+        core.dead_letters().redispatch(letter.id).unwrap();
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 12);
+    assert!(core.dead_letters().is_empty().unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_probes_reopen_the_circuit_and_a_handler_can_opt_out() {
+    let (core, job) = job_bus(Policies::NONE, |b| b.circuit_breaker(BREAKER));
+    let _failures = failures(&core);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    job.on(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Err::<(), _>("down")
+    });
+    let unguarded = Arc::new(AtomicUsize::new(0));
+    let unguarded_counter = unguarded.clone();
+    job.on_with(HandlerOptions::new().no_circuit_breaker(), move |_| {
+        unguarded_counter.fetch_add(1, Ordering::SeqCst);
+        Err::<(), _>("down")
+    });
+    for n in 0..4 {
+        job.emit(n);
+    }
+    sleep(Duration::from_secs(10)).await;
+    // Three emits while half-open: two probes fail, the third is refused.
+    for n in 0..3 {
+        job.emit(n);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    let handlers = core.stats().event("job").unwrap().handlers.clone();
+    assert_eq!(handlers[0].circuit, Some(CircuitState::Open));
+    assert_eq!(handlers[1].circuit, None);
+    assert_eq!(unguarded.load(Ordering::SeqCst), 7);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flood control
+
+#[tokio::test(start_paused = true)]
+async fn throttle_delivers_the_leading_edge_at_once_and_the_latest_at_the_trailing_edge() {
+    let policies = Policies {
+        throttle: Some(ms(100)),
+        ..Policies::NONE
+    };
+    let (core, job) = job_bus(policies, |b| b);
+    let (seen, sink) = recorder();
+    job.on(move |n| sink.lock().unwrap().push(*n));
+
+    job.emit(1); // t=0: leading edge
+    assert_eq!(taken(&seen), [1]);
+    sleep(ms(10)).await;
+    job.emit(2); // suppressed by 3
+    sleep(ms(10)).await;
+    job.emit(3);
+    sleep(ms(78)).await; // t=98
+    assert_eq!(taken(&seen), [1]);
+    sleep(ms(4)).await; // t=102: trailing edge, opens the next interval
+    assert_eq!(taken(&seen), [1, 3]);
+    sleep(ms(48)).await; // t=150
+    job.emit(4);
+    sleep(ms(48)).await; // t=198
+    assert_eq!(taken(&seen), [1, 3]);
+    sleep(ms(4)).await; // t=202
+    assert_eq!(taken(&seen), [1, 3, 4]);
+    sleep(ms(200)).await; // quiet: the next event leads again
+    job.emit(5);
+    assert_eq!(taken(&seen), [1, 3, 4, 5]);
+    assert_eq!(core.stats().event("job").unwrap().suppressed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn debounce_delivers_the_last_event_once_quiet() {
+    let policies = Policies {
+        debounce: Some(ms(100)),
+        ..Policies::NONE
+    };
+    let (core, job) = job_bus(policies, |b| b);
+    let (seen, sink) = recorder();
+    job.on(move |n| sink.lock().unwrap().push(*n));
+    job.emit(1);
+    sleep(ms(50)).await;
+    job.emit(2);
+    sleep(ms(50)).await;
+    job.emit(3); // t=100; quiet until 200
+    sleep(ms(98)).await;
+    assert!(taken(&seen).is_empty());
+    sleep(ms(4)).await; // t=202
+    assert_eq!(taken(&seen), [3]);
+    job.emit(4);
+    sleep(ms(102)).await;
+    assert_eq!(taken(&seen), [3, 4]);
+    assert_eq!(core.stats().event("job").unwrap().suppressed, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_delays_excess_events_in_order_and_dead_letters_overflow() {
+    let policies = Policies {
+        rate_limit: Some(RateLimit {
+            count: 2,
+            per: Duration::from_secs(1),
+            burst: 2,
+        }),
+        ..Policies::NONE
+    };
+    let (core, job) = job_bus(policies, |b| b.rate_limit_queue(2));
+    let failures = failures(&core);
+    let (seen, sink) = recorder();
+    job.on(move |n| sink.lock().unwrap().push(*n));
+    for n in 1..=5 {
+        job.emit(n);
+    }
+    // The burst of 2 at once; 2 queued; the 5th overflows the queue of 2.
+    assert_eq!(taken(&seen), [1, 2]);
+    let overflow = taken(&failures);
+    assert_eq!(overflow.len(), 1);
+    assert_eq!(
+        (overflow[0].kind(), overflow[0].handler(), overflow[0].payload()),
+        (FailureKind::Overflow, "", &json!(5))
+    );
+    let letter = core.dead_letters().list().unwrap().remove(0);
+    assert_eq!((letter.reason, letter.handler), (DeadLetterReason::Overflow, None));
+
+    // One token every 500ms.
+    sleep(ms(498)).await;
+    assert_eq!(taken(&seen), [1, 2]);
+    sleep(ms(4)).await;
+    assert_eq!(taken(&seen), [1, 2, 3]);
+    sleep(ms(500)).await;
+    assert_eq!(taken(&seen), [1, 2, 3, 4]);
+    assert_eq!(core.stats().event("job").unwrap().rejected, 1);
+
+    // The event-level letter re-dispatches as a new emit, through the rate limit.
+    sleep(ms(1000)).await;
+    core.dead_letters().redispatch(letter.id).unwrap();
+    assert_eq!(taken(&seen), [1, 2, 3, 4, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn policies_chain_debounce_then_throttle() {
+    let policies = Policies {
+        debounce: Some(ms(10)),
+        throttle: Some(ms(100)),
+        ..Policies::NONE
+    };
+    let (_core, job) = job_bus(policies, |b| b);
+    let (seen, sink) = recorder();
+    job.on(move |n| sink.lock().unwrap().push(*n));
+    job.emit(1);
+    sleep(ms(12)).await; // debounced at 10, leads the throttle
+    assert_eq!(taken(&seen), [1]);
+    job.emit(2);
+    sleep(ms(12)).await; // debounced at 22, held by the throttle until 110
+    assert_eq!(taken(&seen), [1]);
+    sleep(ms(90)).await;
+    assert_eq!(taken(&seen), [1, 2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching
+
+#[tokio::test(start_paused = true)]
+async fn batches_leave_when_full_or_when_their_window_closes() {
+    let policies = Policies {
+        batch: Some(Batch {
+            max_size: 3,
+            max_wait: ms(50),
+        }),
+        ..Policies::NONE
+    };
+    let (_core, job) = job_bus(policies, |b| b);
+    let (batches, sink) = recorder();
+    let (singles, single_sink) = recorder();
+    job.on_batch(move |batch: &[u32]| sink.lock().unwrap().push(batch.to_vec()));
+    job.on(move |n| single_sink.lock().unwrap().push(*n));
+    for n in 1..=7 {
+        job.emit(n);
+    }
+    assert_eq!(taken(&batches), [vec![1, 2, 3], vec![4, 5, 6]]);
+    assert_eq!(taken(&singles), [1, 2, 3, 4, 5, 6, 7], "plain handlers get each event");
+    sleep(ms(48)).await;
+    assert_eq!(taken(&batches).len(), 2);
+    sleep(ms(4)).await;
+    assert_eq!(taken(&batches), [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_batch_is_retried_and_dead_lettered_whole_and_redispatched_as_a_batch() {
+    let policies = Policies {
+        batch: Some(Batch {
+            max_size: 2,
+            max_wait: ms(50),
+        }),
+        retry: Some(Retry {
+            attempts: 2,
+            backoff: ms(10),
+            max_backoff: ms(10),
+        }),
+        ..Policies::NONE
+    };
+    let (core, job) = job_bus(policies, |b| b);
+    let failures = failures(&core);
+    let healthy = Arc::new(AtomicUsize::new(0));
+    let flag = healthy.clone();
+    let (batches, sink) = recorder();
+    job.on_batch_with(HandlerOptions::new().label("bulk-insert"), move |batch: &[u32]| {
+        if flag.load(Ordering::SeqCst) == 0 {
+            return Err("insert failed");
+        }
+        sink.lock().unwrap().push(batch.to_vec());
+        Ok(())
+    });
+    job.emit(1);
+    job.emit(2);
+    sleep(ms(20)).await;
+    let failures = taken(&failures);
+    assert_eq!(failures.len(), 2);
+    assert_eq!(failures[0].payload(), &json!([1, 2]));
+    let letter = core
+        .dead_letters()
+        .get(failures[1].dead_letter().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(letter.batch);
+    assert_eq!(letter.payload, json!([1, 2]));
+    healthy.store(1, Ordering::SeqCst);
+    core.dead_letters().redispatch(letter.id).unwrap();
+    assert_eq!(taken(&batches), [vec![1, 2]]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn signals_batch_as_counts() {
+    let manifest = eventbus_runtime::__doc::manifest_with(&[("tick", None, Policies::NONE)]);
+    let core = BusCore::new(manifest);
+    let tick = Signal::new(&core, manifest.event("tick").unwrap());
+    let (counts, sink) = recorder();
+    tick.on_batch_with(
+        HandlerOptions::new().batch(Batch {
+            max_size: 100,
+            max_wait: ms(10),
+        }),
+        move |n| sink.lock().unwrap().push(n),
+    );
+    for _ in 0..5 {
+        tick.emit();
+    }
+    sleep(ms(11)).await;
+    assert_eq!(taken(&counts), [5]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Async handlers
+
+#[tokio::test(start_paused = true)]
+async fn async_handlers_run_with_bounded_concurrency_and_overflow_to_dead_letters() {
+    let (core, job) = job_bus(Policies::NONE, |b| b);
+    let failures = failures(&core);
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (done, sink) = recorder();
+    let (r, p) = (running.clone(), peak.clone());
+    job.on_async_with(
+        HandlerOptions::new().label("slow").concurrency(2).queue(2),
+        move |n: u32| {
+            let (running, peak, sink) = (r.clone(), p.clone(), sink.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                sleep(ms(100)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                sink.lock().unwrap().push(n);
+            }
+        },
+    );
+    for n in 1..=5 {
+        job.emit(n); // never waits
+    }
+    // 2 running + 2 queued; the 5th overflowed.
+    let overflow = taken(&failures);
+    assert_eq!(overflow.len(), 1);
+    assert_eq!(
+        (overflow[0].kind(), overflow[0].handler(), overflow[0].payload()),
+        (FailureKind::Overflow, "slow", &json!(5))
+    );
+    sleep(ms(101)).await;
+    assert_eq!(taken(&done).len(), 2);
+    sleep(ms(100)).await;
+    let mut finished = taken(&done);
+    finished.sort_unstable();
+    assert_eq!(finished, [1, 2, 3, 4]);
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+
+    // The overflowed event is in the dead-letter queue and goes back to the same handler.
+    let letter = core.dead_letters().list().unwrap().remove(0);
+    assert_eq!(letter.reason, DeadLetterReason::Overflow);
+    core.dead_letters().redispatch(letter.id).unwrap();
+    sleep(ms(101)).await;
+    assert!(taken(&done).contains(&5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn async_failures_and_panics_are_retried_in_place_then_dead_lettered() {
+    let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
+    let failures = failures(&core);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    job.on_async(move |n: u32| {
+        let counter = counter.clone();
+        async move {
+            let call = counter.fetch_add(1, Ordering::SeqCst);
+            sleep(ms(1)).await;
+            if call == 0 {
+                panic!("async boom {n}");
+            }
+            Err::<(), _>("still failing")
+        }
+    });
+    job.emit(9);
+    sleep(ms(1000)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let failures = taken(&failures);
+    let summary: Vec<_> = failures
+        .iter()
+        .map(|f| (f.kind(), f.attempt(), f.error().to_owned()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (FailureKind::Panicked, 1, "async boom 9".to_owned()),
+            (FailureKind::Returned, 2, "still failing".to_owned()),
+            (FailureKind::Returned, 3, "still failing".to_owned()),
+        ]
+    );
+    assert!(failures[2].dead_letter().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_stream_consumer_sees_lagged_and_memory_stays_bounded() {
+    let (core, job) = job_bus(Policies::NONE, |b| b);
+    let mut stream = job.subscribe_with_capacity(64);
+    let mut largest = 0;
+    for n in 0..100_000_u32 {
+        job.emit(n);
+        if n % 1_000 == 0 {
+            largest = largest.max(stream.len());
+        }
+    }
+    largest = largest.max(stream.len());
+    assert_eq!(largest, 64, "the buffer never holds more than its capacity");
+    assert_eq!(stream.recv().await, Some(Err(Lagged(100_000 - 64))));
+    for n in 100_000 - 64..100_000 {
+        assert_eq!(stream.recv().await, Some(Ok(n)));
+    }
+    assert_eq!(stream.try_recv(), None);
+    assert_eq!(core.stats().event("job").unwrap().lagged, 100_000 - 64);
+
+    // Dropping the stream unsubscribes it.
+    assert_eq!(job.listener_count(), 1);
+    drop(stream);
+    assert_eq!(job.listener_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_wakes_its_consumer_and_ends_at_shutdown() {
+    let (core, job) = job_bus(Policies::NONE, |b| b);
+    let mut stream = job.subscribe();
+    let consumer = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(item) = stream.recv().await {
+            got.push(item.unwrap());
+        }
+        got
+    });
+    tokio::task::yield_now().await;
+    job.emit(1);
+    tokio::task::yield_now().await;
+    job.emit(2);
+    let report = core.shutdown().await;
+    assert!(report.is_clean());
+    assert_eq!(consumer.await.unwrap(), [1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_errors_stream_carries_every_field() {
+    let (core, job) = job_bus(Policies::NONE, |b| b);
+    let mut errors = core.errors();
+    job.on_labeled("validator", |n| Err::<(), _>(format!("{n} is odd")));
+    job.emit(3);
+    let failure = errors.recv().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            failure.event(),
+            failure.handler(),
+            failure.kind(),
+            failure.error(),
+            failure.attempt(),
+            failure.payload()
+        ),
+        ("job", "validator", FailureKind::Returned, "3 is odd", 1, &json!(3))
+    );
+    assert!(failure.dead_letter().is_some());
+    // Bounded as well.
+    let mut small = core.errors_with_capacity(2);
+    for n in 0..5 {
+        job.emit(n);
+    }
+    assert_eq!(small.recv().await.unwrap(), Err(Lagged(3)));
+    assert_eq!(small.len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_flushes_and_drains_then_refuses_new_events() {
+    let manifest = eventbus_runtime::__doc::manifest_with(&[
+        (
+            "quiet",
+            Some("u32"),
+            Policies {
+                debounce: Some(Duration::from_secs(60)),
+                ..Policies::NONE
+            },
+        ),
+        (
+            "bulk",
+            Some("u32"),
+            Policies {
+                batch: Some(Batch {
+                    max_size: 100,
+                    max_wait: Duration::from_secs(60),
+                }),
+                ..Policies::NONE
+            },
+        ),
+        ("work", Some("u32"), Policies::NONE),
+    ]);
+    let core = BusCore::new(manifest);
+    let failures = failures(&core);
+    let quiet: Event<u32> = Event::new(&core, manifest.event("quiet").unwrap());
+    let bulk: Event<u32> = Event::new(&core, manifest.event("bulk").unwrap());
+    let work: Event<u32> = Event::new(&core, manifest.event("work").unwrap());
+    let (seen, sink) = recorder::<String>();
+    let s = sink.clone();
+    quiet.on(move |n| s.lock().unwrap().push(format!("quiet {n}")));
+    let s = sink.clone();
+    bulk.on_batch(move |b: &[u32]| s.lock().unwrap().push(format!("bulk {b:?}")));
+    let s = sink.clone();
+    work.on_async(move |n: u32| {
+        let s = s.clone();
+        async move {
+            sleep(Duration::from_secs(5)).await;
+            s.lock().unwrap().push(format!("work {n}"));
+        }
+    });
+    quiet.emit(1);
+    quiet.emit(2);
+    bulk.emit(1);
+    bulk.emit(2);
+    work.emit(1);
+
+    let report = core.shutdown_with_timeout(Duration::from_secs(10)).await;
+    assert!(report.is_clean(), "{report:?}");
+    let mut seen = taken(&seen);
+    seen.sort();
+    assert_eq!(seen, ["bulk [1, 2]", "quiet 2", "work 1"]);
+    assert!(taken(&failures).is_empty());
+
+    // Intake is closed: refused, reported and dead-lettered, never silently lost.
+    work.emit(2);
+    assert_eq!(
+        core.emit_json("work", "3").unwrap_err().to_string(),
+        "event `work` not emitted: the bus is shut down"
+    );
+    let refused = taken(&failures);
+    assert_eq!(refused.len(), 1);
+    assert_eq!((refused[0].kind(), refused[0].handler()), (FailureKind::Rejected, ""));
+    let letter = core.dead_letters().list().unwrap().remove(0);
+    assert_eq!(
+        (letter.reason, letter.payload),
+        (DeadLetterReason::ShutDown, json!(2))
+    );
+    assert!(matches!(
+        core.dead_letters().redispatch(letter.id),
+        Err(RedispatchError::ShutDown)
+    ));
+    assert!(core.stats().shut_down);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_abandons_what_misses_the_deadline_to_the_dead_letter_queue() {
+    let manifest = eventbus_runtime::__doc::manifest_with(&[
+        ("stuck", Some("u32"), Policies::NONE),
+        (
+            "flaky",
+            Some("u32"),
+            with_retry(Retry {
+                attempts: 5,
+                backoff: Duration::from_secs(3600),
+                max_backoff: Duration::from_secs(3600),
+            }),
+        ),
+        (
+            "limited",
+            Some("u32"),
+            Policies {
+                rate_limit: Some(RateLimit {
+                    count: 1,
+                    per: Duration::from_secs(3600),
+                    burst: 1,
+                }),
+                ..Policies::NONE
+            },
+        ),
+    ]);
+    let core = BusCore::builder(manifest)
+        .jitter(Jitter::None)
+        .shutdown_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let failures = failures(&core);
+    let stuck: Event<u32> = Event::new(&core, manifest.event("stuck").unwrap());
+    let flaky: Event<u32> = Event::new(&core, manifest.event("flaky").unwrap());
+    let limited: Event<u32> = Event::new(&core, manifest.event("limited").unwrap());
+    stuck.on_async_with(
+        HandlerOptions::new().label("hangs").concurrency(1),
+        |_| async { sleep(Duration::from_secs(86_400)).await },
+    );
+    flaky.on_labeled("fails", |_| Err::<(), _>("boom"));
+    limited.on(|_| ());
+    stuck.emit(1);
+    stuck.emit(2); // queued behind the first
+    flaky.emit(3); // retry scheduled in an hour
+    limited.emit(4); // takes the only token
+    limited.emit(5); // waits an hour
+
+    let report = core.shutdown().await;
+    assert!(report.timed_out);
+    let mut unfinished: Vec<_> = report
+        .unfinished
+        .iter()
+        .map(|u| (u.event, u.handler.clone()))
+        .collect();
+    unfinished.sort();
+    assert_eq!(
+        unfinished,
+        [
+            ("flaky", Some("fails".to_owned())),
+            ("limited", None),
+            ("stuck", Some("hangs".to_owned())),
+            ("stuck", Some("hangs".to_owned())),
+        ]
+    );
+    let mut letters: Vec<_> = core
+        .dead_letters()
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.reason == DeadLetterReason::ShutDown)
+        .map(|l| (l.event, l.payload))
+        .collect();
+    letters.sort_by_key(|(e, p)| (e.clone(), p.to_string()));
+    assert_eq!(
+        letters,
+        [
+            ("flaky".to_owned(), json!(3)),
+            ("limited".to_owned(), json!(5)),
+            ("stuck".to_owned(), json!(1)),
+            ("stuck".to_owned(), json!(2)),
+        ]
+    );
+    for unfinished in &report.unfinished {
+        assert!(unfinished.dead_letter.is_some());
+    }
+    let abandoned = taken(&failures)
+        .iter()
+        .filter(|f| f.kind() == FailureKind::Abandoned)
+        .count();
+    assert_eq!(abandoned, 4);
+    assert_eq!(report.dead_letters, 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outside any runtime
+
+#[test]
+fn without_a_tokio_runtime_timers_run_on_the_internal_one() {
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    let policies = Policies {
+        debounce: Some(ms(5)),
+        retry: Some(Retry {
+            attempts: 2,
+            backoff: ms(5),
+            max_backoff: ms(5),
+        }),
+        ..Policies::NONE
+    };
+    let (core, job) = job_bus(policies, |b| b);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    job.on(move |n| {
+        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err("first try fails");
+        }
+        tx.send(*n).unwrap();
+        Ok(())
+    });
+    let _failures = failures(&core);
+    job.emit(1);
+    job.emit(2);
+    // Debounced to 2, failed once, retried: all on the internal runtime's thread. The timeout
+    // only bounds a broken run; nothing is measured.
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)), Ok(2));
+
+    // `shutdown()` can be awaited from any executor: here a runtime the bus does not use.
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(core.shutdown());
+    assert!(report.is_clean());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builder checks
+
+#[test]
+fn the_builder_rejects_bad_values_with_the_event_name() {
+    let manifest = eventbus_runtime::__doc::manifest_with(&[("job", Some("u32"), Policies::NONE)]);
+    let error = |configure: fn(eventbus_runtime::EventOptions) -> eventbus_runtime::EventOptions| {
+        BusCore::builder(manifest)
+            .event("job", configure)
+            .build()
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        error(|e| e.retry(Retry {
+            attempts: 0,
+            backoff: ms(1),
+            max_backoff: ms(1)
+        })),
+        "event `job`: `retry.attempts` counts the first attempt and must be at least 1"
+    );
+    assert!(error(|e| e.rate_limit(RateLimit {
+        count: 0,
+        per: ms(1),
+        burst: 1
+    }))
+    .starts_with("event `job`: `rate_limit` needs count ≥ 1"));
+    assert_eq!(
+        error(|e| e.throttle(Duration::ZERO)),
+        "event `job`: `throttle` must be longer than 0"
+    );
+    assert!(error(|e| e.circuit_breaker(CircuitBreakerConfig {
+        failure_rate_threshold: 120.0,
+        ..CircuitBreakerConfig::default()
+    }))
+    .contains("failure_rate_threshold"));
+    let unknown = BusCore::builder(manifest).event("jbo", |e| e).build().unwrap_err();
+    assert_eq!(
+        unknown,
+        BuildError::UnknownEvent {
+            name: "jbo".into(),
+            suggestion: Some("job")
+        }
+    );
+}
