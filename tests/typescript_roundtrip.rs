@@ -23,7 +23,7 @@ use std::process::Command;
 use eventbus_codegen::{Model, Primitive, TypeKind, TypeRef};
 use serde_json::{Value, json};
 
-#[allow(dead_code)]
+#[allow(dead_code, clippy::all)] // generated code, linted where it is generated
 mod generated {
     pub mod minimal {
         include!("golden/minimal.rs");

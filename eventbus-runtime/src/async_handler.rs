@@ -22,7 +22,8 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + 
 pub(crate) type AsyncFn<T> = Box<dyn Fn(T) -> BoxFuture + Send + Sync>;
 
 struct PoolState<T> {
-    queue: VecDeque<T>,
+    /// Each waiting event with the delivery scope of its emit (see `store::track`).
+    queue: VecDeque<(T, crate::store::track::Carried)>,
     running: usize,
 }
 
@@ -66,7 +67,13 @@ impl<T: Payload> AsyncPool<T> {
     pub(crate) fn submit(self: &Arc<Self>, payload: T) {
         let runtime = &self.ctx.shared.runtime;
         if runtime.is_abandoned() {
-            drop(Pending::new(self.ctx.clone(), self.info.clone(), payload, 0, false));
+            drop(Pending::new(
+                self.ctx.clone(),
+                self.info.clone(),
+                payload,
+                0,
+                false,
+            ));
             return;
         }
         let mut state = self.lock();
@@ -74,9 +81,12 @@ impl<T: Payload> AsyncPool<T> {
             state.running += 1;
             drop(state);
             let pool = self.clone();
-            runtime.spawn_tracked(async move { pool.work(payload).await });
+            let carried = crate::store::track::capture();
+            runtime.spawn_tracked(async move { pool.work((payload, carried)).await });
         } else if state.queue.len() < self.capacity {
-            state.queue.push_back(payload);
+            state
+                .queue
+                .push_back((payload, crate::store::track::capture()));
         } else {
             drop(state);
             self.ctx.give_up(
@@ -94,18 +104,21 @@ impl<T: Payload> AsyncPool<T> {
     }
 
     /// One slot: handles events until the queue is empty.
-    async fn work(self: Arc<Self>, first: T) {
+    async fn work(self: Arc<Self>, first: (T, crate::store::track::Carried)) {
         // Frees the slot even if this future is dropped unfinished.
         struct Slot<'a, T>(&'a Mutex<PoolState<T>>);
         impl<T> Drop for Slot<'_, T> {
             fn drop(&mut self) {
-                self.0.lock().unwrap_or_else(PoisonError::into_inner).running -= 1;
+                self.0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .running -= 1;
             }
         }
         let slot = Slot(&self.state);
         let mut next = Some(first);
-        while let Some(payload) = next {
-            self.process(payload).await;
+        while let Some((payload, carried)) = next {
+            crate::store::track::scope(carried, self.process(payload)).await;
             let mut state = self.lock();
             next = state.queue.pop_front();
             if next.is_none() {
@@ -131,13 +144,22 @@ impl<T: Payload> AsyncPool<T> {
             let breaker = self.info.breaker.as_ref();
             if breaker.is_some_and(|b| !b.acquire()) {
                 let error = CallError::Returned(Box::new(CircuitOpen));
-                self.ctx.fail(&self.info, attempt, error, pending.payload(), &mut None, false);
+                self.ctx.fail(
+                    &self.info,
+                    attempt,
+                    error,
+                    pending.payload(),
+                    &mut None,
+                    false,
+                );
                 pending.done();
                 return;
             }
             pending.attempts = attempt;
             let start = Instant::now();
-            let call = catch_unwind(AssertUnwindSafe(|| (self.handler)(pending.payload().clone())));
+            let call = catch_unwind(AssertUnwindSafe(|| {
+                (self.handler)(pending.payload().clone())
+            }));
             let result = match call {
                 Ok(future) => match runtime.unless_abandoned(CatchUnwind(future)).await {
                     Some(result) => result,
@@ -157,7 +179,14 @@ impl<T: Payload> AsyncPool<T> {
                 }
                 Err(error) => {
                     self.info.record(false, Some(start.elapsed()));
-                    match self.ctx.fail(&self.info, attempt, error, pending.payload(), &mut None, false) {
+                    match self.ctx.fail(
+                        &self.info,
+                        attempt,
+                        error,
+                        pending.payload(),
+                        &mut None,
+                        false,
+                    ) {
                         Next::Retry(delay) => {
                             if !runtime.sleep(delay).await {
                                 return;

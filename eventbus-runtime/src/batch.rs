@@ -29,7 +29,12 @@ pub(crate) struct BatchHandler<T> {
 }
 
 impl<T: Payload> BatchHandler<T> {
-    pub(crate) fn new(ctx: Arc<EventCtx>, info: Arc<HandlerInfo>, handler: BatchFn<T>, config: Batch) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<EventCtx>,
+        info: Arc<HandlerInfo>,
+        handler: BatchFn<T>,
+        config: Batch,
+    ) -> Self {
         BatchHandler {
             ctx,
             info,
@@ -87,7 +92,7 @@ impl<T: Payload> BatchHandler<T> {
         }
     }
 
-    fn call(&self, items: &Vec<T>) -> Result<(), CallError> {
+    fn call(&self, items: &[T]) -> Result<(), CallError> {
         let breaker = self.info.breaker.as_ref();
         if breaker.is_some_and(|b| !b.acquire()) {
             return Err(CallError::Returned(Box::new(CircuitOpen)));

@@ -317,7 +317,11 @@ mod tests {
     fn validation_names_the_problem() {
         let mut bad = config();
         bad.failure_rate_threshold = 0.0;
-        assert!(bad.validate().unwrap_err().contains("failure_rate_threshold"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("failure_rate_threshold")
+        );
         let mut bad = config();
         bad.minimum_calls = 5;
         assert!(bad.validate().unwrap_err().contains("minimum_calls"));

@@ -155,18 +155,23 @@ impl std::error::Error for BuildError {}
 ///
 /// ```
 /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// # #[allow(unused_imports)]
 /// use eventbus_runtime::{BusCore, CircuitBreakerConfig, MemoryDeadLetters, Retry};
+/// # #[allow(unused_imports)]
 /// use std::time::Duration;
 ///
+/// # #[cfg(feature = "async")] {
 /// let core: BusCore = BusCore::builder(manifest)
 ///     // Every event without its own `retry`: 3 attempts, 100ms, 200ms backoff (+ jitter).
 ///     .retry(Retry { attempts: 3, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5) })
 ///     .circuit_breaker(CircuitBreakerConfig::default())
 ///     .dead_letters(MemoryDeadLetters::with_capacity(100))
 ///     .event("ping", |e| e.throttle(Duration::from_millis(500)))
+///     .instrument(true)
 ///     .build()
 ///     .unwrap();
 /// # drop(core);
+/// # }
 /// let err = BusCore::builder(manifest).event("pnig", |e| e).build().unwrap_err();
 /// assert_eq!(err.to_string(), "unknown event `pnig` in the bus builder; did you mean `ping`?");
 /// ```
@@ -179,6 +184,9 @@ pub struct BusBuilder<B = BusCore> {
     circuit_breaker: Option<CircuitBreakerConfig>,
     store: Option<Box<dyn DeadLetterStore>>,
     instrument: Option<bool>,
+    /// Set by `event_store` (in `store::bus`).
+    #[cfg(feature = "store")]
+    pub(crate) event_store: Option<std::sync::Arc<dyn crate::store::EventStore>>,
     #[cfg(feature = "async")]
     runtime: Option<tokio::runtime::Handle>,
     #[cfg(feature = "async")]
@@ -209,6 +217,8 @@ impl<B: FromCore> BusBuilder<B> {
             circuit_breaker: None,
             store: None,
             instrument: None,
+            #[cfg(feature = "store")]
+            event_store: None,
             #[cfg(feature = "async")]
             runtime: None,
             #[cfg(feature = "async")]
@@ -293,7 +303,10 @@ impl<B: FromCore> BusBuilder<B> {
     /// If `limit` is 0.
     #[cfg(feature = "async")]
     pub fn async_concurrency(mut self, limit: usize) -> Self {
-        assert!(limit > 0, "eventbus: an async handler needs a concurrency of at least 1");
+        assert!(
+            limit > 0,
+            "eventbus: an async handler needs a concurrency of at least 1"
+        );
         self.settings.async_concurrency = limit;
         self
     }
@@ -359,13 +372,20 @@ impl<B: FromCore> BusBuilder<B> {
             let config = resolve(meta, overrides, default_retry, self.circuit_breaker)?;
             configs.push(config);
         }
+        #[cfg(feature = "store")]
+        let (journal, store_letters) = crate::store::attach(manifest, self.event_store);
+        #[cfg(not(feature = "store"))]
+        let store_letters = None;
         let settings = crate::bus::CoreSettings {
             configs,
             circuit_breaker: self.circuit_breaker,
             default_retry,
             store: self
                 .store
+                .or(store_letters)
                 .unwrap_or_else(|| Box::new(MemoryDeadLetters::default())),
+            #[cfg(feature = "store")]
+            journal,
             instrument: self.instrument.unwrap_or(false),
             #[cfg(feature = "async")]
             runtime: self.runtime,

@@ -31,7 +31,10 @@ pub(crate) trait ErasedEvent: Send + Sync {
     fn close_streams(&self);
     fn stats(&self) -> EventStats;
     /// Checks that `letter` can be delivered again and returns what delivers it.
-    fn prepare_redispatch(self: Arc<Self>, letter: &DeadLetter) -> Result<Redelivery, RedispatchError>;
+    fn prepare_redispatch(
+        self: Arc<Self>,
+        letter: &DeadLetter,
+    ) -> Result<Redelivery, RedispatchError>;
 }
 
 /// What the builder decided, for [`BusCore::from_settings`].
@@ -41,6 +44,8 @@ pub(crate) struct CoreSettings {
     pub(crate) circuit_breaker: Option<CircuitBreakerConfig>,
     pub(crate) default_retry: Option<Retry>,
     pub(crate) store: Box<dyn DeadLetterStore>,
+    #[cfg(feature = "store")]
+    pub(crate) journal: Option<Arc<crate::store::journal::Journal>>,
     pub(crate) instrument: bool,
     #[cfg(feature = "async")]
     pub(crate) runtime: Option<tokio::runtime::Handle>,
@@ -91,7 +96,10 @@ impl BusCore {
         BusBuilder::new(manifest)
     }
 
-    pub(crate) fn from_settings(manifest: &'static ManifestMeta, settings: CoreSettings) -> BusCore {
+    pub(crate) fn from_settings(
+        manifest: &'static ManifestMeta,
+        settings: CoreSettings,
+    ) -> BusCore {
         #[cfg(feature = "metrics")]
         let metrics = Some(crate::shared::BusMetrics {
             dead_letters: metrics::gauge!(crate::stats::metric_names::DEAD_LETTERS),
@@ -113,6 +121,8 @@ impl BusCore {
             )),
             #[cfg(feature = "async")]
             unfinished: Mutex::new(Vec::new()),
+            #[cfg(feature = "store")]
+            journal: settings.journal,
         });
         shared.update_gauge();
         BusCore {
@@ -143,7 +153,7 @@ impl BusCore {
     /// Returns `Ok` once the event was accepted (sync handlers ran), whether or not handlers
     /// failed: handler failures go to the failure observer and streams (see
     /// [`on_failure`](Self::on_failure)). On `Err` nothing was emitted; after
-    /// [`shutdown`](Self::shutdown) the error is [`DispatchError::ShutDown`].
+    /// `shutdown()` the error is [`DispatchError::ShutDown`].
     ///
     /// ```
     /// # let manifest = eventbus_runtime::__doc::manifest(&[("chainSync", Some("ChainSync"))]);
@@ -168,7 +178,7 @@ impl BusCore {
         self.find(name)?.emit_json(json)
     }
 
-    fn find(&self, name: &str) -> Result<Arc<dyn ErasedEvent>, DispatchError> {
+    pub(crate) fn find(&self, name: &str) -> Result<Arc<dyn ErasedEvent>, DispatchError> {
         let registry = self.inner.registry.load();
         match registry.iter().find(|e| e.meta().name == name) {
             Some(event) => Ok(event.clone()),
@@ -185,7 +195,7 @@ impl BusCore {
     /// after the handler returned. Replaces the previous observer.
     ///
     /// Failures also go to `tracing` (target `eventbus`, feature `tracing`) and to every
-    /// [`errors`](Self::errors) stream. When none of these would see a failure (no observer, no
+    /// `errors()` stream. When none of these would see a failure (no observer, no
     /// stream, no global `tracing` subscriber) it is written to stderr, so failures are never
     /// silently lost. A panic in the observer is caught and written to stderr as well.
     ///
@@ -287,7 +297,13 @@ impl BusCore {
         let shared = &self.inner.shared;
         BusStats {
             instrumented: shared.instrumented,
-            events: self.inner.registry.load().iter().map(|e| e.stats()).collect(),
+            events: self
+                .inner
+                .registry
+                .load()
+                .iter()
+                .map(|e| e.stats())
+                .collect(),
             dead_letters: shared.store.len().unwrap_or(0),
             dead_letters_evicted: shared.evicted.load(Ordering::Relaxed),
             shut_down: shared.is_closed(),
@@ -297,7 +313,7 @@ impl BusCore {
     /// Stops intake without waiting for anything: from now on every emit is refused, reported
     /// as [`FailureKind::Rejected`](crate::FailureKind::Rejected) and dead-lettered, and
     /// [`emit_json`](Self::emit_json) returns [`DispatchError::ShutDown`]. An emit racing with
-    /// `close` may still be delivered. [`shutdown`](Self::shutdown) does this and then drains.
+    /// `close` may still be delivered. `shutdown()` does this and then drains.
     pub fn close(&self) {
         if self.inner.shared.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -307,12 +323,12 @@ impl BusCore {
         }
     }
 
-    /// Whether [`close`](Self::close) or [`shutdown`](Self::shutdown) was called.
+    /// Whether [`close`](Self::close) or `shutdown()` was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.shared.is_closed()
     }
 
-    #[cfg(feature = "async")]
+    #[cfg(any(feature = "async", feature = "store"))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
     }
@@ -326,7 +342,11 @@ impl BusCore {
     pub(crate) fn event_ctx(&self, meta: &'static EventMeta) -> EventCtx {
         let inner = &self.inner;
         let manifest = inner.shared.manifest;
-        let config = match manifest.events.iter().position(|e| std::ptr::eq(e, meta) || e == meta) {
+        let config = match manifest
+            .events
+            .iter()
+            .position(|e| std::ptr::eq(e, meta) || e == meta)
+        {
             Some(index) => inner.configs[index],
             None => resolve(
                 meta,
@@ -370,7 +390,10 @@ impl fmt::Debug for BusCore {
         f.debug_struct("BusCore")
             .field("package", &self.inner.shared.manifest.package)
             .field("events", &events)
-            .field("failure_observer", &self.inner.shared.failures.has_observer())
+            .field(
+                "failure_observer",
+                &self.inner.shared.failures.has_observer(),
+            )
             .field("shut_down", &self.is_shut_down())
             .finish()
     }

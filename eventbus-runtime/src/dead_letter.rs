@@ -139,7 +139,10 @@ impl MemoryDeadLetters {
     ///
     /// If `capacity` is 0.
     pub fn with_capacity(capacity: usize) -> Self {
-        assert!(capacity > 0, "eventbus: a dead-letter store needs room for one letter");
+        assert!(
+            capacity > 0,
+            "eventbus: a dead-letter store needs room for one letter"
+        );
         MemoryDeadLetters {
             capacity,
             next_id: AtomicU64::new(1),

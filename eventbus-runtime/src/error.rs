@@ -36,6 +36,14 @@ pub enum DispatchError {
         /// The event's manifest name.
         event: &'static str,
     },
+    /// A `persist: true` event could not be written to the event store; nothing was
+    /// dispatched (see [`PersistError`](crate::PersistError)).
+    NotStored {
+        /// The event's manifest name.
+        event: &'static str,
+        /// What the store said.
+        message: String,
+    },
 }
 
 impl fmt::Display for DispatchError {
@@ -71,6 +79,7 @@ impl fmt::Display for DispatchError {
             DispatchError::ShutDown { event } => {
                 write!(f, "event `{event}` not emitted: the bus is shut down")
             }
+            DispatchError::NotStored { message, .. } => f.write_str(message),
         }
     }
 }

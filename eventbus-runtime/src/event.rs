@@ -21,9 +21,9 @@ use crate::handler::{FailureKind, HandlerResult};
 use crate::listeners::{BoxError, CallError, Entry, ListenerList};
 use crate::meta::EventMeta;
 use crate::options::{HandlerInfo, HandlerKind, HandlerOptions};
+use crate::shared::EventCtx;
 #[cfg(feature = "async")]
 use crate::shared::Next;
-use crate::shared::EventCtx;
 use crate::stats::{EventStats, HandlerStats, Stat};
 use crate::subscription::{Detach, Subscription};
 
@@ -47,7 +47,7 @@ impl<T> Payload for T where T: Serialize + DeserializeOwned + Clone + Send + Syn
 /// listener list taken when it starts, so a listener added during an emit is first called by
 /// the next emit. A listener removed during an emit is not called from that moment on.
 pub struct Event<T: Payload> {
-    inner: Arc<EventInner<T>>,
+    pub(crate) inner: Arc<EventInner<T>>,
 }
 
 pub(crate) struct EventInner<T: Payload> {
@@ -86,13 +86,19 @@ impl<T: Payload> Event<T> {
         let ctx = Arc::new(core.event_ctx(meta));
         #[cfg(feature = "metrics")]
         let on_change: Option<Box<dyn Fn(usize) + Send + Sync>> = {
-            let gauge = metrics::gauge!(crate::stats::metric_names::LISTENERS, "event" => meta.name);
+            let gauge =
+                metrics::gauge!(crate::stats::metric_names::LISTENERS, "event" => meta.name);
             gauge.set(0.0);
             Some(Box::new(move |len: usize| gauge.set(len as f64)))
         };
         #[cfg(not(feature = "metrics"))]
         let on_change = None;
-        let slow = ctx.config.gated() || ctx.shared.instrumented || ctx.shared.is_closed();
+        #[cfg(feature = "store")]
+        let persisted = crate::store::persists(&ctx);
+        #[cfg(not(feature = "store"))]
+        let persisted = false;
+        let slow =
+            ctx.config.gated() || ctx.shared.instrumented || ctx.shared.is_closed() || persisted;
         let inner = Arc::new(EventInner {
             #[cfg(feature = "async")]
             gate: crate::flood::Gate::new(&ctx.config),
@@ -114,13 +120,13 @@ impl<T: Payload> Event<T> {
     ///
     /// A handler that returns `Err` or panics does not stop the others; each failure becomes a
     /// [`HandlerFailure`](crate::HandlerFailure) (see [`BusCore::on_failure`] and
-    /// [`BusCore::errors`]), and is retried or dead-lettered per the event's policy.
+    /// `BusCore::errors()`), and is retried or dead-lettered per the event's policy.
     ///
     /// Without policies or instrumentation, emitting allocates nothing and takes no lock shared
     /// with other emitters (firing a `once` listener or handling a failure does). With a
     /// `throttle`, `debounce` or `rate_limit` policy the event may be delivered later, on the
     /// bus's runtime, or not at all (a throttled or debounced event superseded by a later
-    /// one). After [`BusCore::shutdown`] the emit is refused: reported as
+    /// one). After `BusCore::shutdown()` the emit is refused: reported as
     /// [`FailureKind::Rejected`](crate::FailureKind::Rejected) and dead-lettered.
     ///
     /// ```
@@ -140,7 +146,7 @@ impl<T: Payload> Event<T> {
         if self.inner.slow.load(Ordering::Relaxed) {
             self.inner.emit_slow(payload);
         } else {
-            self.inner.deliver(&payload);
+            self.inner.dispatch(&payload);
         }
     }
 
@@ -256,7 +262,9 @@ impl<T: Payload> Event<T> {
         let id = match breaker {
             None => inner.listeners.add(once, |id| {
                 let info = inner.handler_info(id, &options, HandlerKind::Sync);
-                (info, None, move |payload: &T| handler(payload).into_result())
+                (info, None, move |payload: &T| {
+                    handler(payload).into_result()
+                })
             }),
             Some(_) => inner.listeners.add(once, |id| {
                 let info = inner.handler_info(id, &options, HandlerKind::Sync);
@@ -580,10 +588,21 @@ impl<T: Payload> EventInner<T> {
         Arc::new(info)
     }
 
-    /// The slow path of `emit`: shutdown, instrumentation, event-level policies.
+    /// The slow path of `emit`: shutdown, write-ahead, instrumentation, event-level policies.
     #[cold]
     #[inline(never)]
     fn emit_slow(self: &Arc<Self>, payload: T) {
+        // Refusals and store failures are reported inside.
+        let _ = self.emit_tracked(payload);
+    }
+
+    /// [`emit_slow`](Self::emit_slow), saying whether (and where) the event was stored. A
+    /// persisted event is stored before any handler runs and delivered inside its delivery
+    /// scope (see `store::track`); on `Err` nothing was delivered.
+    pub(crate) fn emit_tracked(
+        self: &Arc<Self>,
+        payload: T,
+    ) -> Result<crate::store::Receipt, crate::store::PersistError> {
         if self.ctx.shared.is_closed() {
             self.ctx.give_up(
                 None,
@@ -593,20 +612,38 @@ impl<T: Payload> EventInner<T> {
                 false,
                 serde_json::to_value(&payload).unwrap_or(Value::Null),
             );
-            return;
+            return Err(crate::store::PersistError::ShutDown {
+                event: self.ctx.meta.name,
+            });
         }
+        #[cfg(feature = "store")]
+        let (_delivery, receipt) = crate::store::write_ahead(&self.ctx, &payload)?;
+        #[cfg(not(feature = "store"))]
+        let receipt = crate::store::Receipt::NOT_STORED;
         if self.ctx.shared.instrumented {
             self.ctx.counters.add(Stat::Emitted, 1);
         }
         #[cfg(feature = "async")]
         if self.gate.is_some() {
             self.submit_gated(payload);
-            return;
+            return Ok(receipt);
         }
         self.deliver(&payload);
+        Ok(receipt)
     }
 
-    /// Calls every listener with `payload` (after any event-level policy let it through).
+    /// The fast path: calls every listener, nothing else. Only taken when the event has no
+    /// event-level policy, the bus is not instrumented and not shut down (the `slow` flag).
+    #[inline]
+    fn dispatch(self: &Arc<Self>, payload: &T) {
+        let mut json = None;
+        self.listeners.dispatch(payload, |listener, error| {
+            self.after_failure(listener, error, payload, &mut json);
+        });
+    }
+
+    /// Calls every listener with `payload` (after any event-level policy let it through),
+    /// timing the calls on an instrumented bus.
     pub(crate) fn deliver(self: &Arc<Self>, payload: &T) {
         let mut json = None;
         if self.ctx.shared.instrumented {
@@ -631,6 +668,7 @@ impl<T: Payload> EventInner<T> {
     }
 
     /// A sync handler failed its first attempt: report, then retry or dead-letter.
+    #[cold]
     fn after_failure(
         self: &Arc<Self>,
         listener: &Entry<T>,
@@ -638,7 +676,10 @@ impl<T: Payload> EventInner<T> {
         payload: &T,
         json: &mut Option<Value>,
     ) {
-        match self.ctx.fail(&listener.info, 1, error, payload, json, false) {
+        match self
+            .ctx
+            .fail(&listener.info, 1, error, payload, json, false)
+        {
             crate::shared::Next::Done => {}
             #[cfg(feature = "async")]
             Next::Retry(delay) => {
@@ -713,6 +754,22 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
         if self.ctx.shared.is_closed() {
             return Err(DispatchError::ShutDown { event });
         }
+        #[cfg(feature = "store")]
+        if crate::store::persists(&self.ctx) {
+            // Stored first: a store failure is the caller's error, and nothing ran.
+            return self
+                .emit_tracked(payload)
+                .map(drop)
+                .map_err(|error| match error {
+                    crate::store::PersistError::ShutDown { event } => {
+                        DispatchError::ShutDown { event }
+                    }
+                    error => DispatchError::NotStored {
+                        event,
+                        message: error.to_string(),
+                    },
+                });
+        }
         Event { inner: self }.emit(payload);
         Ok(())
     }
@@ -751,7 +808,8 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
     }
 
     fn stats(&self) -> EventStats {
-        let mut stats = EventStats::new(self.ctx.meta.name, &self.ctx.counters, self.listeners.len());
+        let mut stats =
+            EventStats::new(self.ctx.meta.name, &self.ctx.counters, self.listeners.len());
         stats.handlers = self
             .listeners
             .entries()
@@ -767,7 +825,10 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
         stats
     }
 
-    fn prepare_redispatch(self: Arc<Self>, letter: &DeadLetter) -> Result<Redelivery, RedispatchError> {
+    fn prepare_redispatch(
+        self: Arc<Self>,
+        letter: &DeadLetter,
+    ) -> Result<Redelivery, RedispatchError> {
         if self.ctx.shared.is_closed() {
             return Err(RedispatchError::ShutDown);
         }
@@ -784,7 +845,9 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
             .iter()
             .find(|l| l.is_active() && l.id == handler_id && l.info.label == label)
             .or_else(|| {
-                let mut same = entries.iter().filter(|l| l.is_active() && l.info.label == label);
+                let mut same = entries
+                    .iter()
+                    .filter(|l| l.is_active() && l.info.label == label);
                 match (same.next(), same.next()) {
                     (Some(only), None) => Some(only),
                     _ => None,

@@ -140,7 +140,9 @@ impl<T> Gate<T> {
 
 impl<T: Payload> EventInner<T> {
     fn gate(&self) -> &Gate<T> {
-        self.gate.as_ref().expect("only gated events reach the gate")
+        self.gate
+            .as_ref()
+            .expect("only gated events reach the gate")
     }
 
     pub(crate) fn submit_gated(self: &Arc<Self>, payload: T) {
@@ -212,6 +214,7 @@ impl<T: Payload> EventInner<T> {
             let throttle = event.gate().throttle.as_ref().expect("checked");
             loop {
                 let Some(until) = lock(&throttle.state).open_until else {
+                    lock(&throttle.state).timer = false;
                     return;
                 };
                 tokio::time::sleep_until(until).await;

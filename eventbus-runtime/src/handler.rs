@@ -69,11 +69,15 @@ pub enum FailureKind {
     /// The dead-letter store refused a letter (see
     /// [`DeadLetterStore`](crate::DeadLetterStore)): that event is gone for good.
     StoreFailed,
+    /// A `persist: true` event could not be written to the event store (see
+    /// [`PersistError`](crate::PersistError)): it was not dispatched, and its emit returned
+    /// the error.
+    NotStored,
 }
 
 impl FailureKind {
     /// A short lowercase name: `returned`, `panicked`, `circuit_open`, `overflow`, `rejected`,
-    /// `abandoned`, `evicted`, `store_failed` (used as a log field and metrics label).
+    /// `abandoned`, `evicted`, `store_failed`, `not_stored` (used as a log field and metrics label).
     pub const fn as_str(self) -> &'static str {
         match self {
             FailureKind::Returned => "returned",
@@ -84,6 +88,7 @@ impl FailureKind {
             FailureKind::Abandoned => "abandoned",
             FailureKind::Evicted => "evicted",
             FailureKind::StoreFailed => "store_failed",
+            FailureKind::NotStored => "not_stored",
         }
     }
 }
@@ -93,7 +98,7 @@ impl FailureKind {
 ///
 /// The other handlers of the same emit still run. Every failure goes to the observer set with
 /// [`BusCore::on_failure`](crate::BusCore::on_failure), to every
-/// [`BusCore::errors`](crate::BusCore::errors) stream and to `tracing` (target `eventbus`); when
+/// `BusCore::errors()` stream and to `tracing` (target `eventbus`); when
 /// none of these would see it, to stderr.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerFailure {
@@ -225,7 +230,13 @@ impl HandlerFailure {
 impl fmt::Display for HandlerFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.handler.is_empty() {
-            return write!(f, "event `{}` {}: {}", self.event, self.kind.as_str(), self.error);
+            return write!(
+                f,
+                "event `{}` {}: {}",
+                self.event,
+                self.kind.as_str(),
+                self.error
+            );
         }
         let verb = match self.kind {
             FailureKind::Returned => "failed",
@@ -236,6 +247,7 @@ impl fmt::Display for HandlerFailure {
             FailureKind::Abandoned => "did not finish",
             FailureKind::Evicted => "lost a dead letter",
             FailureKind::StoreFailed => "lost a dead letter",
+            FailureKind::NotStored => "was not stored",
         };
         write!(
             f,

@@ -98,6 +98,7 @@ mod shared;
 mod shutdown;
 mod signal;
 mod stats;
+mod store;
 #[cfg(feature = "async")]
 mod stream;
 mod subscription;
@@ -122,6 +123,14 @@ pub use runtime::Jitter;
 pub use shutdown::{ShutdownReport, Unfinished};
 pub use signal::Signal;
 pub use stats::{BusStats, EventStats, HandlerStats, metric_names};
+#[cfg(feature = "store")]
+pub use store::{
+    Appended, Compacted, DecodeError, EventStore, NewEvent, Order, Query, Record, Records,
+    ReplayReport, Retention, Since, SqliteOptions, SqliteStore, Status, StoredEvent, Unreadable,
+};
+pub use store::{
+    EventId, ParseEventIdError, PersistError, PersistedEvent, PersistedSignal, Receipt,
+};
 #[cfg(feature = "async")]
 pub use stream::{EventStream, Failures, Lagged};
 pub use subscription::Subscription;
@@ -147,6 +156,24 @@ pub mod __doc {
             .map(|&(name, payload)| (name, payload, Policies::NONE))
             .collect();
         manifest_with(&events)
+    }
+
+    /// Leaks a manifest of package `demo` whose given `(name, payload type)` events are all
+    /// `persist: true`.
+    pub fn persisted(events: &[(&'static str, Option<&'static str>)]) -> &'static ManifestMeta {
+        let manifest = manifest(events);
+        let events: Vec<EventMeta> = manifest
+            .events
+            .iter()
+            .map(|e| EventMeta {
+                persist: true,
+                ..*e
+            })
+            .collect();
+        Box::leak(Box::new(ManifestMeta {
+            events: Box::leak(events.into_boxed_slice()),
+            ..*manifest
+        }))
     }
 
     /// Leaks a manifest of package `demo` with the given `(name, payload type, policies)`

@@ -105,7 +105,10 @@ impl HandlerOptions {
     /// If `limit` is 0.
     #[cfg(feature = "async")]
     pub fn concurrency(mut self, limit: usize) -> Self {
-        assert!(limit > 0, "eventbus: an async handler needs a concurrency of at least 1");
+        assert!(
+            limit > 0,
+            "eventbus: an async handler needs a concurrency of at least 1"
+        );
         self.concurrency = Some(limit);
         self
     }
@@ -125,7 +128,10 @@ impl HandlerOptions {
     /// If `batch.max_size` is 0.
     #[cfg(feature = "async")]
     pub fn batch(mut self, batch: Batch) -> Self {
-        assert!(batch.max_size > 0, "eventbus: a batch needs a max_size of at least 1");
+        assert!(
+            batch.max_size > 0,
+            "eventbus: a batch needs a max_size of at least 1"
+        );
         self.batch = Some(batch);
         self
     }

@@ -25,7 +25,13 @@ pub(crate) struct Pending<P: Serialize> {
 }
 
 impl<P: Serialize> Pending<P> {
-    pub(crate) fn new(ctx: Arc<EventCtx>, info: Arc<HandlerInfo>, payload: P, attempts: u32, batch: bool) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<EventCtx>,
+        info: Arc<HandlerInfo>,
+        payload: P,
+        attempts: u32,
+        batch: bool,
+    ) -> Self {
         Pending {
             ctx,
             info,
@@ -93,33 +99,36 @@ pub(crate) fn retry_later<P, C>(
 {
     let runtime = ctx.shared.runtime.clone();
     let mut pending = Pending::new(ctx.clone(), info.clone(), payload, failed_attempt, batch);
-    runtime.clone().spawn_tracked(async move {
-        let mut delay = delay;
-        loop {
-            if !runtime.sleep(delay).await {
-                return; // Abandoned: `pending` dead-letters the payload.
-            }
-            let attempt = pending.attempts + 1;
-            pending.attempts = attempt;
-            let start = Instant::now();
-            match call(pending.payload()) {
-                Ok(()) => {
-                    ctx.delivered(&info, start.elapsed());
-                    pending.done();
-                    return;
+    // In the delivery scope of the emit that failed (see `store::track`).
+    runtime
+        .clone()
+        .spawn_tracked(crate::store::track::carry(async move {
+            let mut delay = delay;
+            loop {
+                if !runtime.sleep(delay).await {
+                    return; // Abandoned: `pending` dead-letters the payload.
                 }
-                Err(error) => {
-                    info.record(false, Some(start.elapsed()));
-                    let mut json = None;
-                    match ctx.fail(&info, attempt, error, pending.payload(), &mut json, batch) {
-                        Next::Retry(next) => delay = next,
-                        Next::Done => {
-                            pending.done();
-                            return;
+                let attempt = pending.attempts + 1;
+                pending.attempts = attempt;
+                let start = Instant::now();
+                match call(pending.payload()) {
+                    Ok(()) => {
+                        ctx.delivered(&info, start.elapsed());
+                        pending.done();
+                        return;
+                    }
+                    Err(error) => {
+                        info.record(false, Some(start.elapsed()));
+                        let mut json = None;
+                        match ctx.fail(&info, attempt, error, pending.payload(), &mut json, batch) {
+                            Next::Retry(next) => delay = next,
+                            Next::Done => {
+                                pending.done();
+                                return;
+                            }
                         }
                     }
                 }
             }
-        }
-    });
+        }));
 }

@@ -105,10 +105,7 @@ impl Runtime {
     }
 
     /// Spawns work that shutdown waits for (and abandons at its deadline).
-    pub(crate) fn spawn_tracked(
-        self: &Arc<Self>,
-        work: impl Future<Output = ()> + Send + 'static,
-    ) {
+    pub(crate) fn spawn_tracked(self: &Arc<Self>, work: impl Future<Output = ()> + Send + 'static) {
         let token = Token::new(self.clone());
         self.handle().spawn(async move {
             let _token = token;
@@ -173,7 +170,9 @@ impl Runtime {
 
     /// Sleeps unless abandoned: `false` if abandoned.
     pub(crate) async fn sleep(&self, delay: Duration) -> bool {
-        self.unless_abandoned(tokio::time::sleep(delay)).await.is_some()
+        self.unless_abandoned(tokio::time::sleep(delay))
+            .await
+            .is_some()
     }
 
     /// The delay before the attempt after `attempt` (1-based) failed.

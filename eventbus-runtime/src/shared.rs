@@ -53,6 +53,9 @@ pub(crate) struct Shared {
     /// What shutdown could not finish, collected while it runs.
     #[cfg(feature = "async")]
     pub(crate) unfinished: Mutex<Vec<crate::shutdown::Unfinished>>,
+    /// The event store's writer, when the bus has one.
+    #[cfg(feature = "store")]
+    pub(crate) journal: Option<Arc<crate::store::journal::Journal>>,
 }
 
 #[cfg(feature = "metrics")]
@@ -80,7 +83,10 @@ impl Shared {
                     }
                     let failure = HandlerFailure::other(
                         self.event_name(&evicted.event),
-                        evicted.handler.as_deref().map(|h| (evicted.handler_id.unwrap_or(0), h)),
+                        evicted
+                            .handler
+                            .as_deref()
+                            .map(|h| (evicted.handler_id.unwrap_or(0), h)),
                         FailureKind::Evicted,
                         format!(
                             "dead letter #{} evicted from the full dead-letter queue (it was: {})",
@@ -96,9 +102,15 @@ impl Shared {
             Err(error) => {
                 let failure = HandlerFailure::other(
                     self.event_name(&letter.event),
-                    letter.handler.as_deref().map(|h| (letter.handler_id.unwrap_or(0), h)),
+                    letter
+                        .handler
+                        .as_deref()
+                        .map(|h| (letter.handler_id.unwrap_or(0), h)),
                     FailureKind::StoreFailed,
-                    format!("the dead-letter store refused the letter ({error}); it was: {}", letter.error),
+                    format!(
+                        "the dead-letter store refused the letter ({error}); it was: {}",
+                        letter.error
+                    ),
                     letter.attempts,
                     letter.payload,
                 );
@@ -112,16 +124,18 @@ impl Shared {
 
     pub(crate) fn update_gauge(&self) {
         #[cfg(feature = "metrics")]
-        if let Some(m) = &self.metrics {
-            if let Ok(len) = self.store.len() {
-                m.dead_letters.set(len as f64);
-            }
+        if let Some(m) = &self.metrics
+            && let Ok(len) = self.store.len()
+        {
+            m.dead_letters.set(len as f64);
         }
     }
 
     /// The `&'static` name of a manifest event, for letters that carry it as a `String`.
     pub(crate) fn event_name(&self, name: &str) -> &'static str {
-        self.manifest.event(name).map_or("<unknown event>", |e| e.name)
+        self.manifest
+            .event(name)
+            .map_or("<unknown event>", |e| e.name)
     }
 }
 
@@ -273,6 +287,7 @@ impl EventCtx {
         payload: Value,
     ) -> Option<u64> {
         self.counters.add(Stat::DeadLettered, 1);
+        crate::store::track::dead_lettered(self.meta.name);
         self.shared.dead_letter(DeadLetter {
             id: 0,
             event: self.meta.name.to_owned(),

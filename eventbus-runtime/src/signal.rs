@@ -29,7 +29,7 @@ use crate::subscription::Subscription;
 /// ```
 #[derive(Clone)]
 pub struct Signal {
-    event: Event<()>,
+    pub(crate) event: Event<()>,
 }
 
 impl Signal {
@@ -106,7 +106,8 @@ impl Signal {
         F: Fn(usize) -> R + Send + Sync + 'static,
         R: HandlerResult,
     {
-        self.event.on_batch(move |batch: &[()]| handler(batch.len()))
+        self.event
+            .on_batch(move |batch: &[()]| handler(batch.len()))
     }
 
     /// Adds a batch handler with [`HandlerOptions`]. See [`Event::on_batch_with`].

@@ -18,7 +18,11 @@ pub struct Lagged(pub u64);
 
 impl fmt::Display for Lagged {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the consumer lagged behind; {} items were skipped", self.0)
+        write!(
+            f,
+            "the consumer lagged behind; {} items were skipped",
+            self.0
+        )
     }
 }
 
@@ -42,7 +46,10 @@ pub(crate) struct Ring<T> {
 
 impl<T> Ring<T> {
     pub(crate) fn new(capacity: usize, on_lag: Option<Box<dyn Fn(u64) + Send + Sync>>) -> Self {
-        assert!(capacity > 0, "eventbus: a stream needs a capacity of at least 1");
+        assert!(
+            capacity > 0,
+            "eventbus: a stream needs a capacity of at least 1"
+        );
         Ring {
             capacity,
             state: Mutex::new(RingState {

@@ -62,8 +62,7 @@ fn an_instrumented_bus_reports_every_metric() {
             }),
             ..Policies::NONE
         };
-        let manifest =
-            eventbus_runtime::__doc::manifest_with(&[("job", Some("u32"), policies)]);
+        let manifest = eventbus_runtime::__doc::manifest_with(&[("job", Some("u32"), policies)]);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
@@ -103,7 +102,10 @@ fn an_instrumented_bus_reports_every_metric() {
             })
             .expect("a latency histogram per handler");
         // Four first calls and two retries of the "odd" handler.
-        assert!(matches!(latencies, DebugValue::Histogram(v) if v.len() == 6), "{latencies:?}");
+        assert!(
+            matches!(latencies, DebugValue::Histogram(v) if v.len() == 6),
+            "{latencies:?}"
+        );
 
         // The gauge follows the dead-letter queue down.
         let id = core.dead_letters().list().unwrap()[0].id;
@@ -129,8 +131,9 @@ fn an_uninstrumented_bus_still_reports_failures_but_not_throughput() {
         assert_eq!(counter(&snapshot, metric_names::DEAD_LETTERED, &job), 1);
         assert_eq!(gauge(&snapshot, metric_names::LISTENERS, &job), 1.0);
         assert!(
-            snapshot.iter().all(|(n, _, _)| n != metric_names::EMITTED
-                && n != metric_names::HANDLER_DURATION),
+            snapshot
+                .iter()
+                .all(|(n, _, _)| n != metric_names::EMITTED && n != metric_names::HANDLER_DURATION),
             "{snapshot:?}"
         );
         assert!(!core.stats().instrumented);

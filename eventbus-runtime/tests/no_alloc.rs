@@ -83,7 +83,10 @@ fn emit_to_sync_handlers_allocates_nothing() {
         ("idle", Some("u32")),
     ]);
     // Explicitly uninstrumented: the fast path.
-    let core = BusCore::builder(manifest).instrument(false).build().unwrap();
+    let core = BusCore::builder(manifest)
+        .instrument(false)
+        .build()
+        .unwrap();
     let tick: Event<Tick> = Event::new(&core, manifest.event("tick").unwrap());
     let ready = Signal::new(&core, manifest.event("ready").unwrap());
     let idle: Event<u32> = Event::new(&core, manifest.event("idle").unwrap());
@@ -152,7 +155,10 @@ fn instrumented_emit_allocates_nothing_either() {
         adder.fetch_add(t.height, Ordering::Relaxed);
     });
     for i in 0..10 {
-        tick.emit(Tick { height: i, peers: 1 });
+        tick.emit(Tick {
+            height: i,
+            peers: 1,
+        });
     }
     let allocations = allocations_during(|| {
         for i in 0..1000 {
@@ -174,11 +180,17 @@ fn instrumented_emit_allocates_nothing_either() {
 #[test]
 fn emit_into_a_lagging_stream_allocates_nothing() {
     let manifest = eventbus_runtime::__doc::manifest(&[("tick", Some("Tick"))]);
-    let core = BusCore::builder(manifest).instrument(false).build().unwrap();
+    let core = BusCore::builder(manifest)
+        .instrument(false)
+        .build()
+        .unwrap();
     let tick: Event<Tick> = Event::new(&core, manifest.event("tick").unwrap());
     let mut stream = tick.subscribe_with_capacity(64);
     for i in 0..100 {
-        tick.emit(Tick { height: i, peers: 1 });
+        tick.emit(Tick {
+            height: i,
+            peers: 1,
+        });
     }
     let allocations = allocations_during(|| {
         for i in 0..100_000 {
@@ -194,5 +206,8 @@ fn emit_into_a_lagging_stream_allocates_nothing() {
         stream.try_recv().map(|r| r.map(|t| t.height)),
         Some(Err(eventbus_runtime::Lagged(100_100 - 64)))
     );
-    assert_eq!(stream.try_recv().map(|r| r.map(|t| t.height)), Some(Ok(100_000 - 64)));
+    assert_eq!(
+        stream.try_recv().map(|r| r.map(|t| t.height)),
+        Some(Ok(100_000 - 64))
+    );
 }

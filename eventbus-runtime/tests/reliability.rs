@@ -42,8 +42,10 @@ fn failures(core: &BusCore) -> Arc<Mutex<Vec<HandlerFailure>>> {
     seen
 }
 
-/// Records what a handler received.
-fn recorder<T: Send + 'static>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
+type Seen<T> = Arc<Mutex<Vec<T>>>;
+
+/// Records what a handler received: one handle to read, one for the handler.
+fn recorder<T: Send + 'static>() -> (Seen<T>, Seen<T>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     (seen.clone(), seen)
 }
@@ -170,7 +172,13 @@ async fn handler_options_override_the_event_retry_policy() {
     sleep(ms(50)).await;
     let attempts: Vec<_> = taken(&failures)
         .iter()
-        .map(|f| (f.handler().to_owned(), f.attempt(), f.dead_letter().is_some()))
+        .map(|f| {
+            (
+                f.handler().to_owned(),
+                f.attempt(),
+                f.dead_letter().is_some(),
+            )
+        })
         .collect();
     assert_eq!(
         attempts,
@@ -238,7 +246,11 @@ async fn redispatch_delivers_to_the_failed_handler_only_and_discard_removes() {
     healthy.store(1, Ordering::SeqCst);
     core.dead_letters().redispatch(letters[0].id).unwrap();
     assert_eq!(taken(&store_seen), [1]);
-    assert_eq!(taken(&other_seen), [1, 2], "the other handler is not called again");
+    assert_eq!(
+        taken(&other_seen),
+        [1, 2],
+        "the other handler is not called again"
+    );
 
     let discarded = core.dead_letters().discard(letters[1].id).unwrap().unwrap();
     assert_eq!(discarded.payload, json!(2));
@@ -297,7 +309,11 @@ async fn a_full_dead_letter_queue_evicts_the_oldest_and_reports_it() {
         .collect();
     assert_eq!(evicted.len(), 1);
     assert_eq!(evicted[0].payload(), &json!(1));
-    assert!(evicted[0].error().contains("evicted"), "{}", evicted[0].error());
+    assert!(
+        evicted[0].error().contains("evicted"),
+        "{}",
+        evicted[0].error()
+    );
 }
 
 /// A store that refuses every letter: a persistent store on a full disk.
@@ -387,7 +403,11 @@ async fn an_open_circuit_sends_events_to_the_dead_letter_queue_then_probes_and_c
         (letter.reason, letter.payload, letter.attempts),
         (DeadLetterReason::CircuitOpen, json!(10), 0)
     );
-    assert_eq!(core.stats().event("job").unwrap().failed, 4, "skipped calls are not failures");
+    assert_eq!(
+        core.stats().event("job").unwrap().failed,
+        4,
+        "skipped calls are not failures"
+    );
 
     // After `open_for`: half-open, two probes; both succeed, so it closes.
     sleep(Duration::from_secs(10)).await;
@@ -517,11 +537,18 @@ async fn rate_limit_delays_excess_events_in_order_and_dead_letters_overflow() {
     let overflow = taken(&failures);
     assert_eq!(overflow.len(), 1);
     assert_eq!(
-        (overflow[0].kind(), overflow[0].handler(), overflow[0].payload()),
+        (
+            overflow[0].kind(),
+            overflow[0].handler(),
+            overflow[0].payload()
+        ),
         (FailureKind::Overflow, "", &json!(5))
     );
     let letter = core.dead_letters().list().unwrap().remove(0);
-    assert_eq!((letter.reason, letter.handler), (DeadLetterReason::Overflow, None));
+    assert_eq!(
+        (letter.reason, letter.handler),
+        (DeadLetterReason::Overflow, None)
+    );
 
     // One token every 500ms.
     sleep(ms(498)).await;
@@ -579,7 +606,11 @@ async fn batches_leave_when_full_or_when_their_window_closes() {
         job.emit(n);
     }
     assert_eq!(taken(&batches), [vec![1, 2, 3], vec![4, 5, 6]]);
-    assert_eq!(taken(&singles), [1, 2, 3, 4, 5, 6, 7], "plain handlers get each event");
+    assert_eq!(
+        taken(&singles),
+        [1, 2, 3, 4, 5, 6, 7],
+        "plain handlers get each event"
+    );
     sleep(ms(48)).await;
     assert_eq!(taken(&batches).len(), 2);
     sleep(ms(4)).await;
@@ -605,13 +636,16 @@ async fn a_failed_batch_is_retried_and_dead_lettered_whole_and_redispatched_as_a
     let healthy = Arc::new(AtomicUsize::new(0));
     let flag = healthy.clone();
     let (batches, sink) = recorder();
-    job.on_batch_with(HandlerOptions::new().label("bulk-insert"), move |batch: &[u32]| {
-        if flag.load(Ordering::SeqCst) == 0 {
-            return Err("insert failed");
-        }
-        sink.lock().unwrap().push(batch.to_vec());
-        Ok(())
-    });
+    job.on_batch_with(
+        HandlerOptions::new().label("bulk-insert"),
+        move |batch: &[u32]| {
+            if flag.load(Ordering::SeqCst) == 0 {
+                return Err("insert failed");
+            }
+            sink.lock().unwrap().push(batch.to_vec());
+            Ok(())
+        },
+    );
     job.emit(1);
     job.emit(2);
     sleep(ms(20)).await;
@@ -681,7 +715,11 @@ async fn async_handlers_run_with_bounded_concurrency_and_overflow_to_dead_letter
     let overflow = taken(&failures);
     assert_eq!(overflow.len(), 1);
     assert_eq!(
-        (overflow[0].kind(), overflow[0].handler(), overflow[0].payload()),
+        (
+            overflow[0].kind(),
+            overflow[0].handler(),
+            overflow[0].payload()
+        ),
         (FailureKind::Overflow, "slow", &json!(5))
     );
     sleep(ms(101)).await;
@@ -801,7 +839,14 @@ async fn the_errors_stream_carries_every_field() {
             failure.attempt(),
             failure.payload()
         ),
-        ("job", "validator", FailureKind::Returned, "3 is odd", 1, &json!(3))
+        (
+            "job",
+            "validator",
+            FailureKind::Returned,
+            "3 is odd",
+            1,
+            &json!(3)
+        )
     );
     assert!(failure.dead_letter().is_some());
     // Bounded as well.
@@ -879,7 +924,10 @@ async fn shutdown_flushes_and_drains_then_refuses_new_events() {
     );
     let refused = taken(&failures);
     assert_eq!(refused.len(), 1);
-    assert_eq!((refused[0].kind(), refused[0].handler()), (FailureKind::Rejected, ""));
+    assert_eq!(
+        (refused[0].kind(), refused[0].handler()),
+        (FailureKind::Rejected, "")
+    );
     let letter = core.dead_letters().list().unwrap().remove(0);
     assert_eq!(
         (letter.reason, letter.payload),
@@ -1033,13 +1081,14 @@ fn without_a_tokio_runtime_timers_run_on_the_internal_one() {
 #[test]
 fn the_builder_rejects_bad_values_with_the_event_name() {
     let manifest = eventbus_runtime::__doc::manifest_with(&[("job", Some("u32"), Policies::NONE)]);
-    let error = |configure: fn(eventbus_runtime::EventOptions) -> eventbus_runtime::EventOptions| {
-        BusCore::builder(manifest)
-            .event("job", configure)
-            .build()
-            .unwrap_err()
-            .to_string()
-    };
+    let error =
+        |configure: fn(eventbus_runtime::EventOptions) -> eventbus_runtime::EventOptions| {
+            BusCore::builder(manifest)
+                .event("job", configure)
+                .build()
+                .unwrap_err()
+                .to_string()
+        };
     assert_eq!(
         error(|e| e.retry(Retry {
             attempts: 0,
@@ -1048,22 +1097,29 @@ fn the_builder_rejects_bad_values_with_the_event_name() {
         })),
         "event `job`: `retry.attempts` counts the first attempt and must be at least 1"
     );
-    assert!(error(|e| e.rate_limit(RateLimit {
-        count: 0,
-        per: ms(1),
-        burst: 1
-    }))
-    .starts_with("event `job`: `rate_limit` needs count ≥ 1"));
+    assert!(
+        error(|e| e.rate_limit(RateLimit {
+            count: 0,
+            per: ms(1),
+            burst: 1
+        }))
+        .starts_with("event `job`: `rate_limit` needs count ≥ 1")
+    );
     assert_eq!(
         error(|e| e.throttle(Duration::ZERO)),
         "event `job`: `throttle` must be longer than 0"
     );
-    assert!(error(|e| e.circuit_breaker(CircuitBreakerConfig {
-        failure_rate_threshold: 120.0,
-        ..CircuitBreakerConfig::default()
-    }))
-    .contains("failure_rate_threshold"));
-    let unknown = BusCore::builder(manifest).event("jbo", |e| e).build().unwrap_err();
+    assert!(
+        error(|e| e.circuit_breaker(CircuitBreakerConfig {
+            failure_rate_threshold: 120.0,
+            ..CircuitBreakerConfig::default()
+        }))
+        .contains("failure_rate_threshold")
+    );
+    let unknown = BusCore::builder(manifest)
+        .event("jbo", |e| e)
+        .build()
+        .unwrap_err();
     assert_eq!(
         unknown,
         BuildError::UnknownEvent {

@@ -30,7 +30,10 @@ fn a_policy_needing_timers_is_a_build_error() {
             feature: "async"
         }
     );
-    assert!(error.to_string().contains("needs the `async` feature"), "{error}");
+    assert!(
+        error.to_string().contains("needs the `async` feature"),
+        "{error}"
+    );
 }
 
 #[test]

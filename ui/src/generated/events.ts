@@ -1653,9 +1653,8 @@ function $TelegramStatusChanged(x: unknown, d: number): string | null {
 }
 
 /**
- * The type guard of every event's payload, by event name: `validators.packageInstall(x)`
- * narrows `x` to that event's payload type. An event without payload accepts no data, `null`
- * or `{}`.
+ * The type guard of every event's payload, by event name: `validators.notification(x)` narrows
+ * `x` to that event's payload type. An event without payload accepts no data, `null` or `{}`.
  */
 export const validators: { readonly [K in keyof EventMap]: (x: unknown) => x is EventMap[K] } = {
   notification: isNotificationEvent,

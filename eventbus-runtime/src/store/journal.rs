@@ -1,0 +1,300 @@
+//! The bus side of an event store: one writer thread that turns concurrent emits into group
+//! commits, and records the outcome of deliveries.
+//!
+//! An emitter queues its event and waits on its own slot. The writer takes everything queued
+//! (up to [`MAX_BATCH`]) and appends it with one [`EventStore::append`] — one transaction, one
+//! fsync — then wakes each emitter with its sequence number or the shared error. While it
+//! commits, new emits queue up and form the next group, so the number of fsyncs per second
+//! stays bounded by the disk, not by the number of emitters. Status updates (processed,
+//! failed) queue without waiting and are written by the same thread before the next group.
+
+use std::collections::HashSet;
+use std::error::Error;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::dead_letter::StoreError;
+use crate::meta::ManifestMeta;
+use crate::store::record::{NewEvent, Status};
+use crate::store::{EventId, EventStore};
+use crate::timestamp::Timestamp;
+
+/// The most events in one group commit.
+pub(crate) const MAX_BATCH: usize = 1024;
+
+type SharedError = Arc<dyn Error + Send + Sync>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A message as an error, for failures that have no error value (a panic, a stopped writer).
+#[derive(Debug)]
+pub(crate) struct Message(pub(crate) String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for Message {}
+
+/// Where one emitter waits for its event to be committed.
+struct Slot {
+    result: Mutex<Option<Result<u64, SharedError>>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    fn fill(&self, result: Result<u64, SharedError>) {
+        *lock(&self.result) = Some(result);
+        self.ready.notify_one();
+    }
+
+    fn wait(&self) -> Result<u64, SharedError> {
+        let mut result = lock(&self.result);
+        loop {
+            if let Some(result) = result.take() {
+                return result;
+            }
+            result = self
+                .ready
+                .wait(result)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+struct Request {
+    id: EventId,
+    event: &'static str,
+    time: Timestamp,
+    payload: String,
+    slot: Arc<Slot>,
+}
+
+#[derive(Default)]
+struct State {
+    appends: Vec<Request>,
+    statuses: Vec<(u64, Status)>,
+    /// The writer is working on a batch taken from the queue.
+    busy: bool,
+    stop: bool,
+    /// Sequence numbers being re-dispatched by recovery in this process.
+    recovering: HashSet<u64>,
+}
+
+/// The queue between emitters and the writer thread.
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    /// Wakes the writer.
+    work: Condvar,
+    /// Wakes [`Journal::flush`] callers.
+    idle: Condvar,
+}
+
+impl Queue {
+    /// Records the outcome of a delivery (without waiting for the write).
+    pub(crate) fn finish(&self, sequence: u64, status: Status) {
+        let mut state = lock(&self.state);
+        state.recovering.remove(&sequence);
+        state.statuses.push((sequence, status));
+        drop(state);
+        self.work.notify_one();
+    }
+
+    /// Gives up a claim without recording an outcome (the event stays pending).
+    pub(crate) fn finish_unclaimed(&self, sequence: u64) {
+        lock(&self.state).recovering.remove(&sequence);
+    }
+
+    /// Claims `sequence` for re-dispatch by recovery: `false` if it is already being
+    /// re-dispatched.
+    pub(crate) fn claim_recovery(&self, sequence: u64) -> bool {
+        lock(&self.state).recovering.insert(sequence)
+    }
+}
+
+/// The journal of one bus: its store, the writer thread and the queue.
+pub(crate) struct Journal {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) queue: Arc<Queue>,
+    /// The last sequence number when the bus was built: recovery re-dispatches only events up
+    /// to it (later ones belong to this process's own emits).
+    pub(crate) boot: Result<u64, String>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("boot", &self.boot)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// Starts the writer thread of `store` for a bus of `manifest`.
+    pub(crate) fn start(manifest: &'static ManifestMeta, store: Arc<dyn EventStore>) -> Self {
+        let queue = Arc::new(Queue {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            idle: Condvar::new(),
+        });
+        let boot = store.last_sequence().map_err(|e| e.to_string());
+        let writer = {
+            let (queue, store) = (queue.clone(), store.clone());
+            std::thread::Builder::new()
+                .name("eventbus-store".into())
+                .spawn(move || write_loop(manifest, &*store, &queue))
+                .expect("eventbus: cannot start the event store's writer thread")
+        };
+        Journal {
+            store,
+            queue,
+            boot,
+            writer: Some(writer),
+        }
+    }
+
+    /// Queues an event and waits until it is durably stored.
+    pub(crate) fn append(
+        &self,
+        event: &'static str,
+        payload: String,
+    ) -> Result<(u64, EventId), SharedError> {
+        let id = EventId::new_v4();
+        let slot = Arc::new(Slot {
+            result: Mutex::new(None),
+            ready: Condvar::new(),
+        });
+        {
+            let mut state = lock(&self.queue.state);
+            if state.stop {
+                return Err(Arc::new(Message("the event store is closed".into())));
+            }
+            state.appends.push(Request {
+                id,
+                event,
+                time: Timestamp::now(),
+                payload,
+                slot: slot.clone(),
+            });
+        }
+        self.queue.work.notify_one();
+        slot.wait().map(|sequence| (sequence, id))
+    }
+
+    /// Waits until everything queued so far is written, then makes it durable.
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        let mut state = lock(&self.queue.state);
+        while state.busy || !state.appends.is_empty() || !state.statuses.is_empty() {
+            state = self
+                .queue
+                .idle
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(state);
+        self.store.sync()
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        lock(&self.queue.state).stop = true;
+        self.queue.work.notify_one();
+        if let Some(writer) = self.writer.take() {
+            // The writer drains the queue first; a panic there was already reported.
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Runs `work`, turning a panic of the store into an error.
+fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, SharedError> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Arc::from(error)),
+        Err(_) => Err(Arc::new(Message(format!(
+            "the event store panicked in {what}"
+        )))),
+    }
+}
+
+fn write_loop(manifest: &'static ManifestMeta, store: &dyn EventStore, queue: &Queue) {
+    loop {
+        let (appends, statuses) = {
+            let mut state = lock(&queue.state);
+            while state.appends.is_empty() && state.statuses.is_empty() && !state.stop {
+                state = queue
+                    .work
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if state.appends.is_empty() && state.statuses.is_empty() {
+                state.busy = false;
+                queue.idle.notify_all();
+                return; // stopped and drained
+            }
+            state.busy = true;
+            let take = state.appends.len().min(MAX_BATCH);
+            let appends: Vec<Request> = state.appends.drain(..take).collect();
+            (appends, std::mem::take(&mut state.statuses))
+        };
+        if !statuses.is_empty()
+            && let Err(error) = guarded("set_status", || store.set_status(&statuses))
+        {
+            // The events stay pending: recovery dispatches them again (at-least-once).
+            eprintln!(
+                "eventbus: could not record the outcome of {} stored events ({error}); \
+                 recovery will dispatch them again",
+                statuses.len()
+            );
+        }
+        if !appends.is_empty() {
+            let events: Vec<NewEvent<'_>> = appends
+                .iter()
+                .map(|r| NewEvent {
+                    id: r.id,
+                    event: r.event,
+                    time: r.time,
+                    payload: &r.payload,
+                    package: manifest.package,
+                    manifest_version: manifest.version,
+                    fingerprint: manifest.fingerprint,
+                })
+                .collect();
+            match guarded("append", || store.append(&events)) {
+                Ok(appended) if appended.len() == appends.len() => {
+                    for (request, appended) in appends.iter().zip(appended) {
+                        request.slot.fill(Ok(appended.sequence));
+                    }
+                }
+                Ok(appended) => {
+                    let error: SharedError = Arc::new(Message(format!(
+                        "the event store returned {} results for {} events",
+                        appended.len(),
+                        appends.len()
+                    )));
+                    for request in &appends {
+                        request.slot.fill(Err(error.clone()));
+                    }
+                }
+                Err(error) => {
+                    for request in &appends {
+                        request.slot.fill(Err(error.clone()));
+                    }
+                }
+            }
+        }
+        let mut state = lock(&queue.state);
+        state.busy = false;
+        if state.appends.is_empty() && state.statuses.is_empty() {
+            queue.idle.notify_all();
+        }
+    }
+}

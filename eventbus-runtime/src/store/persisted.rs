@@ -1,0 +1,408 @@
+//! `PersistedEvent<T>` / `PersistedSignal`: the generated field type of a `persist: true`
+//! event, whose `emit` says whether the event was stored.
+
+use std::error::Error;
+use std::fmt;
+use std::ops::Deref;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::bus::BusCore;
+use crate::event::{Event, Payload};
+use crate::meta::EventMeta;
+use crate::signal::Signal;
+
+/// A `persist: true` event: `bus.package_install` is a `PersistedEvent<PackageEvent>`.
+///
+/// It is an [`Event`] (it dereferences to one: `on`, `once`, `subscribe`, … are the same)
+/// whose [`emit`](Self::emit) writes the event to the bus's [`EventStore`](crate::EventStore)
+/// before any handler runs, and returns a [`Receipt`] once it is durable. See
+/// `docs/persistence.md`.
+///
+/// On a bus without an event store (or a build without the `store` feature) the event is
+/// dispatched as any other and the receipt says it was not stored
+/// ([`Receipt::is_stored`] is `false`).
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, PersistedEvent};
+///
+/// let core = BusCore::new(manifest); // no event store
+/// let ping: PersistedEvent<u32> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|n| println!("ping {n}"));
+/// let receipt = ping.emit(7).unwrap();
+/// assert!(!receipt.is_stored());
+/// ```
+pub struct PersistedEvent<T: Payload> {
+    event: Event<T>,
+}
+
+impl<T: Payload> PersistedEvent<T> {
+    /// Creates the event described by `meta` and registers it with `core` (see [`Event::new`]).
+    /// Generated code calls this for every `persist: true` event with a payload.
+    ///
+    /// # Panics
+    ///
+    /// As [`Event::new`].
+    pub fn new(core: &BusCore, meta: &'static EventMeta) -> Self {
+        PersistedEvent {
+            event: Event::new(core, meta),
+        }
+    }
+
+    /// Stores `payload` (when the bus has an event store), then delivers it exactly as
+    /// [`Event::emit`] does.
+    ///
+    /// With a store, `Ok` means the event is durable — in the SQLite store, committed with
+    /// `synchronous=FULL` — and has a sequence number; its handlers ran (sync ones) or were
+    /// scheduled. `Err` means it was **not** stored and **no** handler ran: retrying is safe.
+    /// The call blocks the emitting thread until the store committed the event; concurrent
+    /// emitters share one commit (group commit).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// # #[cfg(feature = "store")]
+    /// use eventbus_runtime::{BusCore, PersistedEvent, SqliteStore};
+    ///
+    /// # #[cfg(feature = "store")] {
+    /// # let manifest = eventbus_runtime::__doc::persisted(&[("ping", Some("u32"))]);
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+    /// let core: BusCore = BusCore::builder(manifest).event_store(store).build()?;
+    /// let ping: PersistedEvent<u32> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
+    ///
+    /// let receipt = ping.emit(7)?;
+    /// assert_eq!(receipt.sequence(), Some(1));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
+    pub fn emit(&self, payload: T) -> Result<Receipt, PersistError> {
+        self.event.inner.emit_tracked(payload)
+    }
+
+    /// The underlying [`Event`] (also reachable through `Deref`).
+    pub fn event(&self) -> &Event<T> {
+        &self.event
+    }
+}
+
+impl<T: Payload> Deref for PersistedEvent<T> {
+    type Target = Event<T>;
+
+    fn deref(&self) -> &Event<T> {
+        &self.event
+    }
+}
+
+impl<T: Payload> Clone for PersistedEvent<T> {
+    fn clone(&self) -> Self {
+        PersistedEvent {
+            event: self.event.clone(),
+        }
+    }
+}
+
+impl<T: Payload> fmt::Debug for PersistedEvent<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersistedEvent")
+            .field("name", &self.event.name())
+            .field("listeners", &self.event.listener_count())
+            .finish()
+    }
+}
+
+/// A `persist: true` event without payload: a [`Signal`] (it dereferences to one) whose
+/// [`emit`](Self::emit) stores the event first, as [`PersistedEvent::emit`] does.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("systemRestart", None)]);
+/// use eventbus_runtime::{BusCore, PersistedSignal};
+///
+/// let core = BusCore::new(manifest);
+/// let restart = PersistedSignal::new(&core, manifest.event("systemRestart").unwrap());
+/// restart.on(|| println!("restarting"));
+/// assert!(restart.emit().is_ok());
+/// ```
+#[derive(Clone)]
+pub struct PersistedSignal {
+    signal: Signal,
+}
+
+impl PersistedSignal {
+    /// Creates the payload-less event described by `meta` and registers it with `core`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Signal::new`].
+    pub fn new(core: &BusCore, meta: &'static EventMeta) -> Self {
+        PersistedSignal {
+            signal: Signal::new(core, meta),
+        }
+    }
+
+    /// Stores the event (when the bus has an event store), then calls every listener. See
+    /// [`PersistedEvent::emit`] for what `Ok` and `Err` mean.
+    pub fn emit(&self) -> Result<Receipt, PersistError> {
+        self.signal.event.inner.emit_tracked(())
+    }
+
+    /// The underlying [`Signal`] (also reachable through `Deref`).
+    pub fn signal(&self) -> &Signal {
+        &self.signal
+    }
+}
+
+impl Deref for PersistedSignal {
+    type Target = Signal;
+
+    fn deref(&self) -> &Signal {
+        &self.signal
+    }
+}
+
+impl fmt::Debug for PersistedSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersistedSignal")
+            .field("name", &self.signal.name())
+            .field("listeners", &self.signal.listener_count())
+            .finish()
+    }
+}
+
+/// What [`PersistedEvent::emit`] did: whether the event was stored, and under which sequence
+/// number and id.
+///
+/// ```
+/// use eventbus_runtime::Receipt;
+/// let receipt = Receipt::NOT_STORED;
+/// assert_eq!((receipt.is_stored(), receipt.sequence(), receipt.id()), (false, None, None));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Receipt {
+    stored: Option<(u64, EventId)>,
+}
+
+impl Receipt {
+    /// The receipt of an event delivered without being stored (the bus has no event store, or
+    /// the event is not `persist: true`).
+    pub const NOT_STORED: Receipt = Receipt { stored: None };
+
+    #[cfg(feature = "store")]
+    pub(crate) fn stored(sequence: u64, id: EventId) -> Receipt {
+        Receipt {
+            stored: Some((sequence, id)),
+        }
+    }
+
+    /// Whether the event is durably stored.
+    pub fn is_stored(&self) -> bool {
+        self.stored.is_some()
+    }
+
+    /// Its sequence number in the store: increasing, without gaps.
+    pub fn sequence(&self) -> Option<u64> {
+        self.stored.map(|(sequence, _)| sequence)
+    }
+
+    /// Its id (a UUID v4), also the CloudEvents `id`.
+    pub fn id(&self) -> Option<EventId> {
+        self.stored.map(|(_, id)| id)
+    }
+}
+
+/// Why [`PersistedEvent::emit`] did not store an event. In every case **no handler ran**.
+///
+/// ```
+/// use eventbus_runtime::PersistError;
+/// let error = PersistError::ShutDown { event: "ping" };
+/// assert_eq!(error.to_string(), "event `ping` not emitted: the bus is shut down");
+/// assert_eq!(error.event(), "ping");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PersistError {
+    /// The event store failed (disk full, read-only file, I/O error, …): the event is not
+    /// stored. Every emit of the same group commit gets the same error.
+    Store {
+        /// The event's manifest name.
+        event: &'static str,
+        /// What the store said.
+        error: Arc<dyn Error + Send + Sync>,
+    },
+    /// The payload cannot be written as JSON (a value JSON cannot represent exactly).
+    Payload {
+        /// The event's manifest name.
+        event: &'static str,
+        /// serde_json's message.
+        message: String,
+    },
+    /// The bus is shut down; the emit was refused (and dead-lettered, as any emit after
+    /// shutdown).
+    ShutDown {
+        /// The event's manifest name.
+        event: &'static str,
+    },
+}
+
+impl PersistError {
+    /// The event's manifest name.
+    pub fn event(&self) -> &'static str {
+        match self {
+            PersistError::Store { event, .. }
+            | PersistError::Payload { event, .. }
+            | PersistError::ShutDown { event } => event,
+        }
+    }
+}
+
+impl fmt::Display for PersistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PersistError::Store { event, error } => {
+                write!(f, "event `{event}` was not stored: {error}")
+            }
+            PersistError::Payload { event, message } => write!(
+                f,
+                "event `{event}` was not stored: its payload cannot be written as JSON: {message}"
+            ),
+            PersistError::ShutDown { event } => {
+                write!(f, "event `{event}` not emitted: the bus is shut down")
+            }
+        }
+    }
+}
+
+impl Error for PersistError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            PersistError::Store { error, .. } => Some(&**error),
+            _ => None,
+        }
+    }
+}
+
+/// The id of a stored event: a random (version 4) UUID, written in its usual hyphenated
+/// lowercase form. Unique across stores and processes, unlike the sequence number.
+///
+/// ```
+/// use eventbus_runtime::EventId;
+///
+/// let id: EventId = "0191d3a2-7c4e-4b8a-9f3e-2a1b0c9d8e7f".parse().unwrap();
+/// assert_eq!(id.to_string(), "0191d3a2-7c4e-4b8a-9f3e-2a1b0c9d8e7f");
+/// assert_eq!(serde_json::to_string(&id).unwrap(), "\"0191d3a2-7c4e-4b8a-9f3e-2a1b0c9d8e7f\"");
+/// assert!("not-a-uuid".parse::<EventId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId([u8; 16]);
+
+impl EventId {
+    /// The id made of these 16 bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> EventId {
+        EventId(bytes)
+    }
+
+    /// Its 16 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// A new random id (UUID version 4, variant RFC 4122), from the operating system's random
+    /// source.
+    ///
+    /// ```
+    /// use eventbus_runtime::EventId;
+    /// let (a, b) = (EventId::new_v4(), EventId::new_v4());
+    /// assert_ne!(a, b);
+    /// assert_eq!(a.to_string().as_bytes()[14], b'4');
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the operating system has no random source (`getrandom` fails), which no supported
+    /// platform does once booted.
+    #[cfg(feature = "store")]
+    pub fn new_v4() -> EventId {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("eventbus: the OS random source failed");
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        EventId(bytes)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, byte) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({self})")
+    }
+}
+
+/// The error of parsing an [`EventId`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseEventIdError(String);
+
+impl fmt::Display for ParseEventIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a UUID (expected 8-4-4-4-12 hex digits)",
+            self.0
+        )
+    }
+}
+
+impl Error for ParseEventIdError {}
+
+impl FromStr for EventId {
+    type Err = ParseEventIdError;
+
+    fn from_str(text: &str) -> Result<EventId, ParseEventIdError> {
+        let error = || ParseEventIdError(text.to_owned());
+        let bytes = text.as_bytes();
+        if bytes.len() != 36 {
+            return Err(error());
+        }
+        let mut out = [0u8; 16];
+        let mut digits = bytes
+            .iter()
+            .enumerate()
+            .filter(|&(i, b)| !(matches!(i, 8 | 13 | 18 | 23) && *b == b'-'))
+            .map(|(_, b)| (*b as char).to_digit(16));
+        for byte in &mut out {
+            let (Some(Some(high)), Some(Some(low))) = (digits.next(), digits.next()) else {
+                return Err(error());
+            };
+            *byte = (high * 16 + low) as u8;
+        }
+        if digits.next().is_some() {
+            return Err(error());
+        }
+        Ok(EventId(out))
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EventId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,200 @@
+//! Which stored event the current code is delivering, so its outcome can be recorded.
+//!
+//! A persisted emit stores the event, then dispatches it inside a *delivery scope*: a
+//! thread-local pointer to a [`Delivery`] of that sequence number. Work that outlives the emit
+//! (a retry, a call queued for an async handler) [`capture`]s the scope and re-enters it while
+//! it runs ([`scope`]), holding the `Delivery` alive. A dead letter created inside a scope of
+//! the same event marks the delivery failed ([`dead_lettered`]). When the last holder lets go,
+//! the delivery records its outcome in the store: processed, or failed.
+//!
+//! Without the `store` feature every function here is a no-op and [`Carried`] is `()`, so the
+//! hooks in the dispatch code cost nothing.
+
+#[cfg(feature = "store")]
+pub(crate) use enabled::*;
+
+#[cfg(not(feature = "store"))]
+pub(crate) use disabled::*;
+
+#[cfg(not(feature = "store"))]
+mod disabled {
+    #[cfg(feature = "async")]
+    use std::future::Future;
+
+    /// A captured delivery scope (nothing without the `store` feature).
+    #[cfg(feature = "async")]
+    pub(crate) type Carried = ();
+
+    /// The current delivery scope.
+    #[cfg(feature = "async")]
+    #[inline(always)]
+    pub(crate) fn capture() -> Carried {}
+
+    /// Runs `work` inside `carried`.
+    #[cfg(feature = "async")]
+    #[inline(always)]
+    pub(crate) fn scope<F: Future>(_carried: Carried, work: F) -> F {
+        work
+    }
+
+    /// Runs `work` inside the current scope.
+    #[cfg(feature = "async")]
+    #[inline(always)]
+    pub(crate) fn carry<F: Future>(work: F) -> F {
+        work
+    }
+
+    /// A dead letter of `event` was created.
+    #[inline(always)]
+    pub(crate) fn dead_lettered(_event: &'static str) {}
+}
+
+#[cfg(feature = "store")]
+mod enabled {
+    use std::cell::RefCell;
+    #[cfg(feature = "async")]
+    use std::future::Future;
+    #[cfg(feature = "async")]
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    #[cfg(feature = "async")]
+    use std::task::{Context, Poll};
+
+    use crate::store::journal::Queue;
+    use crate::store::record::Status;
+
+    /// One stored event being delivered. Dropped by its last holder, it records the outcome.
+    pub(crate) struct Delivery {
+        pub(crate) sequence: u64,
+        pub(crate) event: &'static str,
+        failed: AtomicBool,
+        queue: Arc<Queue>,
+    }
+
+    impl Delivery {
+        pub(crate) fn new(queue: Arc<Queue>, event: &'static str, sequence: u64) -> Arc<Self> {
+            Arc::new(Delivery {
+                sequence,
+                event,
+                failed: AtomicBool::new(false),
+                queue,
+            })
+        }
+    }
+
+    impl Drop for Delivery {
+        fn drop(&mut self) {
+            let status = if self.failed.load(Ordering::Acquire) {
+                Status::Failed
+            } else {
+                Status::Processed
+            };
+            self.queue.finish(self.sequence, status);
+        }
+    }
+
+    thread_local! {
+        static CURRENT: RefCell<Option<Arc<Delivery>>> = const { RefCell::new(None) };
+    }
+
+    /// A captured delivery scope.
+    pub(crate) type Carried = Option<Arc<Delivery>>;
+
+    #[cfg(feature = "async")]
+    /// The current delivery scope, to re-enter later.
+    pub(crate) fn capture() -> Carried {
+        CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// The sequence number of the delivery of `event` in progress on this thread.
+    pub(crate) fn current_sequence(event: &str) -> Option<u64> {
+        CURRENT.with(|current| {
+            current
+                .borrow()
+                .as_ref()
+                .filter(|d| d.event == event)
+                .map(|d| d.sequence)
+        })
+    }
+
+    /// Restores the previous scope when dropped.
+    pub(crate) struct Entered {
+        previous: Carried,
+    }
+
+    /// Makes `carried` the current scope until the guard drops.
+    pub(crate) fn enter(carried: Carried) -> Entered {
+        let previous = CURRENT.with(|current| current.replace(carried));
+        Entered { previous }
+    }
+
+    impl Drop for Entered {
+        fn drop(&mut self) {
+            let previous = self.previous.take();
+            // Dropping what was current may record an outcome; do it outside the borrow.
+            let _finished = CURRENT.with(|current| current.replace(previous));
+        }
+    }
+
+    /// A dead letter of `event` was created: the delivery in scope, if it is of that event,
+    /// failed. (A handler emitting another event does so in its own scope, or in none.)
+    pub(crate) fn dead_lettered(event: &'static str) {
+        CURRENT.with(|current| {
+            if let Some(delivery) = current.borrow().as_ref()
+                && delivery.event == event
+            {
+                delivery.failed.store(true, Ordering::Release);
+            }
+        });
+    }
+
+    #[cfg(feature = "async")]
+    /// `work`, polled and dropped inside `carried`.
+    pub(crate) fn scope<F: Future>(carried: Carried, work: F) -> Scoped<F> {
+        Scoped {
+            carried,
+            work: Some(Box::pin(work)),
+        }
+    }
+
+    #[cfg(feature = "async")]
+    /// `work`, polled and dropped inside the current scope.
+    pub(crate) fn carry<F: Future>(work: F) -> Scoped<F> {
+        scope(capture(), work)
+    }
+
+    #[cfg(feature = "async")]
+    /// A future that runs in a delivery scope.
+    pub(crate) struct Scoped<F: Future> {
+        carried: Carried,
+        work: Option<Pin<Box<F>>>,
+    }
+
+    #[cfg(feature = "async")]
+    impl<F: Future> Future for Scoped<F> {
+        type Output = F::Output;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let this = &mut *self;
+            let _entered = enter(this.carried.clone());
+            let work = this.work.as_mut().expect("polled after completion");
+            let poll = work.as_mut().poll(cx);
+            if poll.is_ready() {
+                this.work = None;
+            }
+            poll
+        }
+    }
+
+    #[cfg(feature = "async")]
+    impl<F: Future> Drop for Scoped<F> {
+        fn drop(&mut self) {
+            if let Some(work) = self.work.take() {
+                // Unfinished work dead-letters what it owed while dropping: in scope.
+                let _entered = enter(self.carried.clone());
+                drop(work);
+            }
+        }
+    }
+}
