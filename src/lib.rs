@@ -17,10 +17,8 @@
 //! ```
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     eventbus_codegen::compile("events.yaml");
-//! }
+//! // build.rs, in `fn main()`:
+//! eventbus_codegen::compile("events.yaml");
 //! ```
 //!
 //! ```ignore

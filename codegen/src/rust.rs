@@ -105,6 +105,8 @@ fn type_def(t: &TypeDef) -> TokenStream {
                 #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq,
                     ::core::cmp::Eq, ::core::hash::Hash, #derives)]
                 #[serde(crate = "::eventbus::__private::serde")]
+                // Variants are the manifest's values; a shared suffix is the author's choice.
+                #[allow(clippy::enum_variant_names)]
                 pub enum #name {
                     #( #[doc = #docs_v] #[serde(rename = #json)] #variants, )*
                 }

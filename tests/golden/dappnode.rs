@@ -12,6 +12,7 @@
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum NotificationType {
     /// `"info"`
     #[serde(rename = "info")]
@@ -107,6 +108,7 @@ pub struct NotificationEvent {
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum PackageOperation {
     /// `"install"`
     #[serde(rename = "install")]
@@ -156,6 +158,7 @@ impl ::core::fmt::Display for PackageOperation {
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum PackageStatus {
     /// `"started"`
     #[serde(rename = "started")]
@@ -242,6 +245,7 @@ pub struct PackageEvent {
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum ContainerState {
     /// `"created"`
     #[serde(rename = "created")]
@@ -360,6 +364,7 @@ pub struct InstalledPackage {
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum DirectoryItemStatus {
     /// `"ok"`
     #[serde(rename = "ok")]
@@ -465,6 +470,7 @@ pub struct DirectoryItem {
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum SystemEventType {
     /// `"restart"`
     #[serde(rename = "restart")]
@@ -598,6 +604,7 @@ pub struct ChainDataItem {
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum ValidatorState {
     /// `"pending_initialized"`
     #[serde(rename = "pending_initialized")]
@@ -677,6 +684,7 @@ impl ::core::fmt::Display for ValidatorState {
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum LogLevel {
     /// `"debug"`
     #[serde(rename = "debug")]

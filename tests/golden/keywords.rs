@@ -11,6 +11,7 @@
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum Kind {
     /// `"type"`
     #[serde(rename = "type")]

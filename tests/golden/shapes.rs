@@ -12,6 +12,7 @@
     ::eventbus::__private::serde::Deserialize
 )]
 #[serde(crate = "::eventbus::__private::serde")]
+#[allow(clippy::enum_variant_names)]
 pub enum Level {
     /// `"low"`
     #[serde(rename = "low")]

@@ -1,0 +1,874 @@
+//! The event store: write-ahead, receipts, group commit, processed tracking, recovery, replay,
+//! queries, retention, old data after a manifest change, and store failures. Every test uses a
+//! real SQLite file in its own temporary directory.
+
+#![cfg(feature = "store")]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use eventbus_runtime::{
+    Appended, BusCore, Compacted, DeadLetterReason, DeadLetterStore, DispatchError, EventId,
+    EventMeta, EventStore, FailureKind, HandlerFailure, ManifestMeta, NewEvent, Order,
+    PersistError, PersistedEvent, PersistedSignal, Policies, Query, Retention, Since,
+    SqliteOptions, SqliteStore, Status, StoreError, StoredEvent, Timestamp, UiDirection,
+};
+use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Install {
+    #[serde(rename = "dnpName")]
+    dnp_name: String,
+    progress: u32,
+}
+
+fn install(progress: u32) -> Install {
+    Install {
+        dnp_name: "bitcoin.dnp.dappnode.eth".into(),
+        progress,
+    }
+}
+
+const fn meta(name: &'static str, payload: Option<&'static str>, persist: bool) -> EventMeta {
+    EventMeta {
+        name,
+        category: "test",
+        description: "",
+        payload,
+        persist,
+        ui: UiDirection::None,
+        deprecated: None,
+        policies: Policies::NONE,
+    }
+}
+
+static EVENTS: [EventMeta; 4] = [
+    meta("packageInstall", Some("Install"), true),
+    meta("counter", Some("u32"), true),
+    meta("systemRestart", None, true),
+    meta("chatter", Some("u32"), false),
+];
+
+static MANIFEST: ManifestMeta = ManifestMeta {
+    package: "demo",
+    version: 1,
+    fingerprint: "00000000000000aa",
+    events: &EVENTS,
+};
+
+/// A generated bus, written by hand.
+#[derive(Clone)]
+struct Bus {
+    core: BusCore,
+    package_install: PersistedEvent<Install>,
+    counter: PersistedEvent<u32>,
+    system_restart: PersistedSignal,
+    chatter: eventbus_runtime::Event<u32>,
+}
+
+impl eventbus_runtime::FromCore for Bus {
+    fn from_core(core: BusCore) -> Self {
+        Bus {
+            package_install: PersistedEvent::new(&core, &EVENTS[0]),
+            counter: PersistedEvent::new(&core, &EVENTS[1]),
+            system_restart: PersistedSignal::new(&core, &EVENTS[2]),
+            chatter: eventbus_runtime::Event::new(&core, &EVENTS[3]),
+            core,
+        }
+    }
+}
+
+fn dir() -> TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn open(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open(dir.path().join("events.db")).unwrap()
+}
+
+fn bus_on(store: SqliteStore) -> Bus {
+    eventbus_runtime::BusBuilder::<Bus>::new(&MANIFEST)
+        .event_store(store)
+        .build()
+        .unwrap()
+}
+
+fn failures(core: &BusCore) -> Arc<Mutex<Vec<HandlerFailure>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    core.on_failure(move |f| sink.lock().unwrap().push(f.clone()));
+    seen
+}
+
+fn all(store: &SqliteStore) -> Vec<StoredEvent> {
+    store.query(&Query::new()).unwrap()
+}
+
+fn statuses(store: &SqliteStore) -> Vec<(u64, Status)> {
+    all(store).iter().map(|r| (r.sequence, r.status)).collect()
+}
+
+/// Polls until `done` holds (work on another thread); panics after 10 s.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn new_event<'a>(event: &'a str, payload: &'a str) -> NewEvent<'a> {
+    NewEvent {
+        id: EventId::new_v4(),
+        event,
+        time: Timestamp::now(),
+        payload,
+        package: "demo",
+        manifest_version: 1,
+        fingerprint: "00000000000000aa",
+    }
+}
+
+#[test]
+fn an_event_is_stored_before_its_handlers_run() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let seen_in_store = Arc::new(Mutex::new(Vec::new()));
+    let (reader, log) = (store.clone(), seen_in_store.clone());
+    bus.package_install.on(move |e| {
+        // The handler runs after the commit: a second connection already sees the row.
+        let stored = reader.query(&Query::new().event("packageInstall")).unwrap();
+        log.lock()
+            .unwrap()
+            .push((e.progress, stored.last().map(|r| r.payload.clone())));
+    });
+
+    let receipt = bus.package_install.emit(install(40)).unwrap();
+    assert!(receipt.is_stored());
+    assert_eq!(receipt.sequence(), Some(1));
+    assert_eq!(
+        *seen_in_store.lock().unwrap(),
+        [(40, Some(serde_json::json!({"dnpName": "bitcoin.dnp.dappnode.eth", "progress": 40})))]
+    );
+
+    bus.core.flush_event_store().unwrap();
+    let record = &all(&store)[0];
+    assert_eq!(Some(record.id), receipt.id());
+    assert_eq!(record.event, "packageInstall");
+    assert_eq!(
+        (
+            record.package.as_str(),
+            record.manifest_version,
+            record.fingerprint.as_str()
+        ),
+        ("demo", 1, "00000000000000aa")
+    );
+    assert_eq!(record.status, Status::Processed);
+}
+
+#[test]
+fn only_persisted_events_are_stored_and_signals_are_stored_as_null() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    bus.chatter.emit(1);
+    let receipt = bus.system_restart.emit().unwrap();
+    assert_eq!(receipt.sequence(), Some(1));
+    bus.core.emit_json("counter", "5").unwrap();
+    bus.core.emit_json("chatter", "6").unwrap();
+    let records = all(&store);
+    let names: Vec<(&str, &serde_json::Value)> = records
+        .iter()
+        .map(|r| (r.event.as_str(), &r.payload))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("systemRestart", &serde_json::Value::Null),
+            ("counter", &serde_json::json!(5))
+        ]
+    );
+}
+
+#[test]
+fn concurrent_emitters_get_gap_free_sequences_in_group_commits() {
+    /// Counts the events of every `append` call, holding the first until the test says so.
+    struct Counting {
+        inner: SqliteStore,
+        batches: Mutex<Vec<usize>>,
+        gate: Barrier,
+        first: AtomicBool,
+    }
+    impl EventStore for Counting {
+        fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<Appended>, StoreError> {
+            if !self.first.swap(true, Ordering::SeqCst) {
+                self.gate.wait();
+            }
+            self.batches.lock().unwrap().push(events.len());
+            self.inner.append(events)
+        }
+        fn set_status(&self, updates: &[(u64, Status)]) -> Result<(), StoreError> {
+            self.inner.set_status(updates)
+        }
+        fn query(&self, query: &Query) -> Result<Vec<StoredEvent>, StoreError> {
+            self.inner.query(query)
+        }
+        fn last_sequence(&self) -> Result<u64, StoreError> {
+            self.inner.last_sequence()
+        }
+        fn compact(&self, retention: &Retention) -> Result<Compacted, StoreError> {
+            self.inner.compact(retention)
+        }
+    }
+
+    const THREADS: usize = 8;
+    const EACH: usize = 50;
+    let dir = dir();
+    let store = open(&dir);
+    let counting = Arc::new(Counting {
+        inner: store.clone(),
+        batches: Mutex::new(Vec::new()),
+        gate: Barrier::new(2),
+        first: AtomicBool::new(false),
+    });
+    struct Shared(Arc<Counting>);
+    impl EventStore for Shared {
+        fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<Appended>, StoreError> {
+            self.0.append(events)
+        }
+        fn set_status(&self, updates: &[(u64, Status)]) -> Result<(), StoreError> {
+            self.0.set_status(updates)
+        }
+        fn query(&self, query: &Query) -> Result<Vec<StoredEvent>, StoreError> {
+            self.0.query(query)
+        }
+        fn last_sequence(&self) -> Result<u64, StoreError> {
+            self.0.last_sequence()
+        }
+        fn compact(&self, retention: &Retention) -> Result<Compacted, StoreError> {
+            self.0.compact(retention)
+        }
+    }
+    let bus: Bus = eventbus_runtime::BusBuilder::new(&MANIFEST)
+        .event_store(Shared(counting.clone()))
+        .build()
+        .unwrap();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let count = handled.clone();
+    bus.counter.on(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+
+    let started = Arc::new(Barrier::new(THREADS + 1));
+    let receipts: Vec<Vec<u64>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (bus, started) = (bus.clone(), started.clone());
+                scope.spawn(move || {
+                    started.wait();
+                    (0..EACH)
+                        .map(|i| {
+                            let value = (t * EACH + i) as u32;
+                            bus.counter.emit(value).unwrap().sequence().unwrap()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        started.wait();
+        // The first commit is held while the others queue up behind it.
+        std::thread::sleep(Duration::from_millis(50));
+        counting.gate.wait();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+
+    let mut sequences: Vec<u64> = receipts.iter().flatten().copied().collect();
+    sequences.sort_unstable();
+    let expected: Vec<u64> = (1..=(THREADS * EACH) as u64).collect();
+    assert_eq!(sequences, expected, "every emit got its own sequence, no gap");
+    for own in &receipts {
+        assert!(own.windows(2).all(|w| w[0] < w[1]), "one emitter's events stay in order");
+    }
+    assert_eq!(handled.load(Ordering::SeqCst), THREADS * EACH);
+    let batches = counting.batches.lock().unwrap().clone();
+    assert_eq!(batches.iter().sum::<usize>(), THREADS * EACH);
+    assert!(
+        batches.len() < THREADS * EACH && batches.iter().any(|&n| n > 1),
+        "concurrent emits share commits: {batches:?}"
+    );
+    // The payloads are where their receipts say.
+    let records = all(&store);
+    for (t, own) in receipts.iter().enumerate() {
+        for (i, sequence) in own.iter().enumerate() {
+            let record = &records[*sequence as usize - 1];
+            assert_eq!(record.payload, serde_json::json!(t * EACH + i));
+        }
+    }
+}
+
+#[test]
+fn outcomes_are_recorded_and_failures_keep_their_sequence_in_the_dead_letter_queue() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let _failures = failures(&bus.core);
+    bus.counter.on(|_| ());
+    bus.counter
+        .on_labeled("picky", |n| if *n == 2 { Err("two") } else { Ok(()) });
+    for n in 1..=3 {
+        bus.counter.emit(n).unwrap();
+    }
+    bus.core.flush_event_store().unwrap();
+    assert_eq!(
+        statuses(&store),
+        [
+            (1, Status::Processed),
+            (2, Status::Failed),
+            (3, Status::Processed)
+        ]
+    );
+    // The bus keeps its dead letters in the same file.
+    let letters = bus.core.dead_letters().list().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].handler.as_deref(), Some("picky"));
+    assert_eq!(letters[0].reason, DeadLetterReason::Failed);
+    assert_eq!(store.dead_letter_sequence(letters[0].id).unwrap(), Some(2));
+    assert_eq!(DeadLetterStore::len(&store).unwrap(), 1);
+}
+
+#[test]
+fn a_handler_that_emits_another_event_does_not_blame_the_outer_event() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let _failures = failures(&bus.core);
+    let inner = bus.clone();
+    bus.counter.on(move |n| {
+        if *n == 1 {
+            inner.package_install.emit(install(1)).unwrap();
+        }
+    });
+    bus.package_install.on(|_| Err::<(), _>("install handler failed"));
+    bus.counter.emit(1).unwrap();
+    bus.core.flush_event_store().unwrap();
+    let outcome: Vec<(String, Status)> = all(&store)
+        .into_iter()
+        .map(|r| (r.event, r.status))
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            ("counter".to_owned(), Status::Processed),
+            ("packageInstall".to_owned(), Status::Failed)
+        ]
+    );
+}
+
+#[test]
+fn a_retried_handler_that_recovers_leaves_the_event_processed() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus: Bus = eventbus_runtime::BusBuilder::new(&MANIFEST)
+        .event_store(store.clone())
+        .event("counter", |e| {
+            e.retry(eventbus_runtime::Retry {
+                attempts: 3,
+                backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+            })
+        })
+        .build()
+        .unwrap();
+    let _failures = failures(&bus.core);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let count = calls.clone();
+    bus.counter.on(move |_| {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err("first attempt fails")
+        } else {
+            Ok(())
+        }
+    });
+    bus.counter.emit(9).unwrap();
+    eventually("the retry", || calls.load(Ordering::SeqCst) == 2);
+    eventually("the outcome", || {
+        bus.core.flush_event_store().unwrap();
+        statuses(&store) == [(1, Status::Processed)]
+    });
+    assert!(bus.core.dead_letters().is_empty().unwrap());
+}
+
+#[test]
+fn an_event_for_an_async_handler_is_processed_when_the_handler_finishes() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let dir = dir();
+    let store = open(&dir);
+    let bus: Bus = eventbus_runtime::BusBuilder::new(&MANIFEST)
+        .event_store(store.clone())
+        .runtime(runtime.handle().clone())
+        .build()
+        .unwrap();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let gate = release.clone();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let done = finished.clone();
+    // Concurrency 1: the second event waits in the handler's queue.
+    bus.counter.on_async_with(
+        eventbus_runtime::HandlerOptions::new().concurrency(1),
+        move |_| {
+            let (gate, done) = (gate.clone(), done.clone());
+            async move {
+                gate.acquire().await.unwrap().forget();
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    );
+    bus.counter.emit(1).unwrap();
+    bus.counter.emit(2).unwrap();
+    bus.core.flush_event_store().unwrap();
+    assert_eq!(
+        statuses(&store),
+        [(1, Status::Pending), (2, Status::Pending)]
+    );
+    release.add_permits(1);
+    eventually("the first call", || finished.load(Ordering::SeqCst) == 1);
+    eventually("the first outcome", || {
+        bus.core.flush_event_store().unwrap();
+        statuses(&store)[0].1 == Status::Processed
+    });
+    assert_eq!(statuses(&store)[1], (2, Status::Pending));
+    release.add_permits(1);
+    eventually("the second outcome", || {
+        bus.core.flush_event_store().unwrap();
+        statuses(&store) == [(1, Status::Processed), (2, Status::Processed)]
+    });
+}
+
+#[test]
+fn recovery_redelivers_unprocessed_events_in_order_and_only_once() {
+    let dir = dir();
+    {
+        // An earlier run: three events stored, the process died before handling two of them.
+        let store = open(&dir);
+        let appended = store
+            .append(&[
+                new_event("counter", "1"),
+                new_event("counter", "2"),
+                new_event("systemRestart", "null"),
+                new_event("counter", "4"),
+            ])
+            .unwrap();
+        assert_eq!(appended.iter().map(|a| a.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        store.set_status(&[(2, Status::Processed)]).unwrap();
+    }
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    bus.counter.on(move |n| log.lock().unwrap().push(format!("counter {n}")));
+    let log = seen.clone();
+    bus.system_restart
+        .on(move || log.lock().unwrap().push("restart".into()));
+    // An event of this run that is still being handled is not recovery's business.
+    let hold = Arc::new(Barrier::new(2));
+    let (release, bus2) = (hold.clone(), bus.clone());
+    bus.package_install.on(move |_| {
+        release.wait();
+        release.wait();
+    });
+    let emitter = std::thread::spawn(move || bus2.package_install.emit(install(1)).unwrap());
+    hold.wait(); // the handler of sequence 5 is running
+
+    let report = bus.core.recover().unwrap();
+    assert_eq!(report.dispatched, 3);
+    assert!(report.unreadable.is_empty());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["counter 1", "restart", "counter 4"]
+    );
+    assert_eq!(statuses(&store)[4], (5, Status::Pending));
+    hold.wait();
+    assert_eq!(emitter.join().unwrap().sequence(), Some(5));
+
+    assert_eq!(bus.core.recover().unwrap().dispatched, 0);
+    bus.core.flush_event_store().unwrap();
+    assert!(statuses(&store).iter().all(|(_, s)| *s == Status::Processed));
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert_eq!(store.last_sequence().unwrap(), 5, "recovery stores nothing again");
+}
+
+#[test]
+fn old_payloads_that_no_longer_fit_are_reported_with_their_sequence_and_skipped() {
+    let dir = dir();
+    {
+        let store = open(&dir);
+        store
+            .append(&[
+                new_event("counter", "1"),
+                new_event("counter", r#"{"old": "shape"}"#),
+                new_event("removedEvent", "{}"),
+                new_event("counter", "4"),
+            ])
+            .unwrap();
+    }
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    bus.counter.on(move |n| log.lock().unwrap().push(*n));
+
+    let report = bus.core.recover().unwrap();
+    assert_eq!(report.dispatched, 2);
+    assert_eq!(*seen.lock().unwrap(), [1, 4]);
+    let unreadable: Vec<(u64, &str)> = report
+        .unreadable
+        .iter()
+        .map(|u| (u.sequence, u.event.as_str()))
+        .collect();
+    assert_eq!(unreadable, [(2, "counter"), (3, "removedEvent")]);
+    assert!(report.unreadable[0].error.contains("invalid type"), "{}", report.unreadable[0]);
+    assert!(report.unreadable[0].to_string().starts_with("stored event #2 (`counter`)"));
+    assert_eq!(
+        statuses(&store),
+        [
+            (1, Status::Processed),
+            (2, Status::Failed),
+            (3, Status::Failed),
+            (4, Status::Processed)
+        ]
+    );
+
+    // Typed reads and replay report the same record and go on.
+    let records = bus.counter.records(Query::new()).unwrap();
+    assert_eq!(
+        records.records.iter().map(|r| r.payload).collect::<Vec<_>>(),
+        [1, 4]
+    );
+    assert_eq!(records.unreadable.len(), 1);
+    assert_eq!(records.unreadable[0].sequence, 2);
+    let replayed = bus.core.replay(&Query::new()).unwrap();
+    assert_eq!(replayed.dispatched, 2);
+    assert_eq!(replayed.unreadable.len(), 2);
+}
+
+#[test]
+fn replay_selects_by_sequence_time_and_name_and_changes_nothing() {
+    let dir = dir();
+    let store = open(&dir);
+    let base = 1_700_000_000_000;
+    let rows: Vec<(String, String, i64)> = (1..=6)
+        .map(|n| {
+            let event = if n % 2 == 0 { "packageInstall" } else { "counter" };
+            let payload = if n % 2 == 0 {
+                serde_json::to_string(&install(n)).unwrap()
+            } else {
+                n.to_string()
+            };
+            (event.to_owned(), payload, base + i64::from(n) * 60_000)
+        })
+        .collect();
+    let events: Vec<NewEvent<'_>> = rows
+        .iter()
+        .map(|(event, payload, time)| NewEvent {
+            time: Timestamp::from_millis(*time),
+            ..new_event(event, payload)
+        })
+        .collect();
+    store.append(&events).unwrap();
+    store
+        .set_status(&(1..=6).map(|s| (s, Status::Processed)).collect::<Vec<_>>())
+        .unwrap();
+
+    let bus = bus_on(store.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    bus.counter.on(move |n| log.lock().unwrap().push(format!("c{n}")));
+    let log = seen.clone();
+    bus.package_install
+        .on(move |e| log.lock().unwrap().push(format!("i{}", e.progress)));
+    let mut replay = |query: Query| {
+        let report = bus.core.replay(&query).unwrap();
+        let seen: Vec<String> = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(report.dispatched as usize, seen.len());
+        seen
+    };
+
+    assert_eq!(replay(Query::new()), ["c1", "i2", "c3", "i4", "c5", "i6"]);
+    assert_eq!(replay(Query::new().since(Since::Sequence(4))), ["i4", "c5", "i6"]);
+    assert_eq!(replay(Query::new().after(4)), ["c5", "i6"]);
+    assert_eq!(
+        replay(Query::new().since(Since::Time(Timestamp::from_millis(base + 5 * 60_000)))),
+        ["c5", "i6"]
+    );
+    assert_eq!(replay(Query::new().event("packageInstall")), ["i2", "i4", "i6"]);
+    assert_eq!(
+        replay(Query::new().event("counter").order(Order::Desc).limit(2)),
+        ["c5", "c3"]
+    );
+    assert_eq!(
+        replay(
+            Query::new()
+                .from_time(Timestamp::from_millis(base + 2 * 60_000))
+                .to_time(Timestamp::from_millis(base + 4 * 60_000))
+        ),
+        ["i2", "c3"]
+    );
+    bus.core.flush_event_store().unwrap();
+    assert_eq!(store.last_sequence().unwrap(), 6, "replay stores nothing");
+    assert!(statuses(&store).iter().all(|(_, s)| *s == Status::Processed));
+}
+
+#[test]
+fn replay_pages_through_more_records_than_one_page() {
+    let dir = dir();
+    let store = open(&dir);
+    let texts: Vec<String> = (0..1300).map(|n| n.to_string()).collect();
+    let events: Vec<NewEvent<'_>> = texts.iter().map(|t| new_event("counter", t)).collect();
+    store.append(&events).unwrap();
+    let bus = bus_on(store);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    bus.counter.on(move |n| log.lock().unwrap().push(*n));
+    let report = bus.core.replay(&Query::new().limit(1100)).unwrap();
+    assert_eq!(report.dispatched, 1100);
+    assert_eq!(*seen.lock().unwrap(), (0..1100).collect::<Vec<u32>>());
+    seen.lock().unwrap().clear();
+    let report = bus.core.replay(&Query::new().order(Order::Desc)).unwrap();
+    assert_eq!(report.dispatched, 1300);
+    assert_eq!(*seen.lock().unwrap(), (0..1300).rev().collect::<Vec<u32>>());
+}
+
+#[test]
+fn the_audit_trail_is_queryable_as_typed_records_or_json() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    for n in 1..=3 {
+        bus.package_install.emit(install(n * 10)).unwrap();
+        bus.counter.emit(n).unwrap();
+    }
+    bus.core.flush_event_store().unwrap();
+    let typed = bus
+        .package_install
+        .records(Query::new().order(Order::Desc).limit(2))
+        .unwrap();
+    let progress: Vec<(u64, u32)> = typed
+        .records
+        .iter()
+        .map(|r| (r.sequence, r.payload.progress))
+        .collect();
+    assert_eq!(progress, [(5, 30), (3, 20)]);
+    assert!(typed.records.iter().all(|r| r.status == Status::Processed));
+
+    let json = serde_json::to_value(
+        store
+            .query(&Query::new().event("counter").status(Status::Processed).limit(1))
+            .unwrap(),
+    )
+    .unwrap();
+    let record = &json[0];
+    assert_eq!(record["sequence"], 2);
+    assert_eq!(record["event"], "counter");
+    assert_eq!(record["payload"], 1);
+    assert_eq!(record["status"], "processed");
+    assert_eq!(record["manifest_version"], 1);
+    assert!(record["id"].as_str().unwrap().parse::<EventId>().is_ok());
+    assert!(store.query(&Query::new().status(Status::Pending)).unwrap().is_empty());
+}
+
+#[test]
+fn retention_removes_old_processed_events_only() {
+    let dir = dir();
+    let store = open(&dir);
+    let old = Timestamp::from_millis(Timestamp::now().as_millis() - 3 * 86_400_000);
+    let texts: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
+    let events: Vec<NewEvent<'_>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewEvent {
+            time: if i < 5 { old } else { Timestamp::now() },
+            ..new_event("counter", t)
+        })
+        .collect();
+    store.append(&events).unwrap();
+    let mut updates: Vec<(u64, Status)> = (1..=10).map(|s| (s, Status::Processed)).collect();
+    updates[1].1 = Status::Pending; // 2: still pending
+    updates[2].1 = Status::Failed; // 3: failed
+    updates[6].1 = Status::Failed; // 7: failed
+    store.set_status(&updates).unwrap();
+    let bus = bus_on(store.clone());
+    let _failures = failures(&bus.core);
+    bus.counter.on(|_| Err::<(), _>("keep a dead letter"));
+    bus.counter.emit(11).unwrap();
+    bus.core.flush_event_store().unwrap();
+
+    let by_age = store
+        .compact(&Retention::new().max_age(Duration::from_secs(86_400)))
+        .unwrap();
+    assert_eq!(by_age.removed, 3, "1, 4 and 5 are old and processed");
+    let kept: Vec<u64> = all(&store).iter().map(|r| r.sequence).collect();
+    assert_eq!(kept, [2, 3, 6, 7, 8, 9, 10, 11]);
+
+    let by_count = store.compact(&Retention::new().max_count(3)).unwrap();
+    assert_eq!(by_count.removed, 2, "6 and 8 are processed and older than the newest 3");
+    let kept: Vec<u64> = all(&store).iter().map(|r| r.sequence).collect();
+    assert_eq!(kept, [2, 3, 7, 9, 10, 11]);
+
+    let everything = store.compact(&Retention::new().max_count(0)).unwrap();
+    assert_eq!(everything.removed, 2);
+    assert_eq!(statuses(&store), [(2, Status::Pending), (3, Status::Failed), (7, Status::Failed), (11, Status::Failed)]);
+    assert_eq!(bus.core.dead_letters().len().unwrap(), 1, "dead letters stay");
+
+    // Sequence numbers are never reused, even once the newest events are gone.
+    assert_eq!(bus.counter.emit(12).unwrap().sequence(), Some(12));
+}
+
+#[test]
+fn the_schema_is_versioned_and_foreign_or_newer_files_are_refused() {
+    let dir = dir();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    store.integrity_check().unwrap();
+    drop(store);
+    // Reopening applies nothing twice.
+    assert_eq!(SqliteStore::open(&path).unwrap().schema_version().unwrap(), 1);
+
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute(
+            "INSERT INTO eventbus_schema (version, description, applied_at) VALUES (99, 'future', 0)",
+            [],
+        )
+        .unwrap();
+    drop(connection);
+    let error = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(error.contains("schema version 99, newer than this eventbus reads (1)"), "{error}");
+    let error = SqliteStore::open_read_only(&path).unwrap_err().to_string();
+    assert!(error.contains("schema version 99"), "{error}");
+
+    let foreign = dir.path().join("other.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let error = SqliteStore::open(&foreign).unwrap_err().to_string();
+    assert!(error.contains("another application, not an eventbus store"), "{error}");
+
+    let missing = dir.path().join("no-such-dir").join("events.db");
+    let error = SqliteStore::open(&missing).unwrap_err().to_string();
+    assert!(error.starts_with("cannot open `"), "{error}");
+}
+
+#[test]
+fn a_read_only_store_acknowledges_nothing_and_runs_no_handler() {
+    let dir = dir();
+    let path = dir.path().join("events.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let store = SqliteStore::open_read_only(&path).unwrap();
+    let bus = bus_on(store.clone());
+    let failures = failures(&bus.core);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let count = ran.clone();
+    bus.counter.on(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+
+    let error = bus.counter.emit(1).unwrap_err();
+    assert!(matches!(error, PersistError::Store { event: "counter", .. }));
+    assert!(error.to_string().contains("read-only"), "{error}");
+    let error = bus.core.emit_json("counter", "2").unwrap_err();
+    assert!(matches!(error, DispatchError::NotStored { event: "counter", .. }), "{error}");
+    bus.counter.event().emit(3); // the plain `Event::emit` refuses too, and reports it
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    let kinds: Vec<FailureKind> = failures.lock().unwrap().iter().map(|f| f.kind()).collect();
+    assert_eq!(kinds, [FailureKind::NotStored; 3]);
+    assert!(all(&store).is_empty());
+    // A non-persisted event is unaffected.
+    bus.chatter.emit(1);
+}
+
+#[test]
+fn a_full_disk_acknowledges_exactly_what_was_stored_and_leaves_no_gap() {
+    let dir = dir();
+    let path = dir.path().join("events.db");
+    let store =
+        SqliteStore::open_with(&path, SqliteOptions::new().max_size(96 * 1024)).unwrap();
+    let bus = bus_on(store.clone());
+    let _failures = failures(&bus.core);
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let log = handled.clone();
+    bus.package_install
+        .on(move |e| log.lock().unwrap().push(e.progress));
+
+    let big = |n: u32| Install {
+        dnp_name: format!("{n}-{}", "x".repeat(2_000)),
+        progress: n,
+    };
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..200 {
+        match bus.package_install.emit(big(n)) {
+            Ok(receipt) => acknowledged.push((n, receipt.sequence().unwrap())),
+            Err(error) => {
+                assert!(error.to_string().contains("full"), "{error}");
+                refused.push(n);
+            }
+        }
+    }
+    assert!(!acknowledged.is_empty() && !refused.is_empty());
+    assert_eq!(
+        *handled.lock().unwrap(),
+        acknowledged.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        "handlers ran for stored events only"
+    );
+    let stored: Vec<(u32, u64)> = all(&store)
+        .iter()
+        .map(|r| (r.payload["progress"].as_u64().unwrap() as u32, r.sequence))
+        .collect();
+    assert_eq!(stored, acknowledged, "exactly the acknowledged events, under their sequences");
+    let last = acknowledged.last().unwrap().1;
+    assert_eq!(store.last_sequence().unwrap(), last);
+
+    // Room again: the next event continues the sequence without a gap.
+    bus.core.flush_event_store().unwrap();
+    store.compact(&Retention::new().max_count(0)).unwrap();
+    assert_eq!(bus.package_install.emit(install(1)).unwrap().sequence(), Some(last + 1));
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn without_an_event_store_persisted_events_are_delivered_unstored() {
+    let bus: Bus = eventbus_runtime::BusBuilder::new(&MANIFEST).build().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let count = ran.clone();
+    bus.counter.on(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    let receipt = bus.counter.emit(1).unwrap();
+    assert!(!receipt.is_stored());
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert!(bus.core.event_store().is_none());
+    let error = bus.core.recover().unwrap_err().to_string();
+    assert!(error.contains("no event store"), "{error}");
+    assert!(bus.counter.records(Query::new()).is_err());
+}
+
+#[test]
+fn an_emit_after_shutdown_is_refused_and_not_stored() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let _failures = failures(&bus.core);
+    bus.core.close();
+    let error = bus.counter.emit(1).unwrap_err();
+    assert!(matches!(error, PersistError::ShutDown { event: "counter" }));
+    assert!(all(&store).is_empty());
+}
