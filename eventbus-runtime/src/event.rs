@@ -150,6 +150,30 @@ impl<T: Payload> Event<T> {
         }
     }
 
+    /// [`emit`](Self::emit) for a payload the caller keeps: sync handlers get this reference,
+    /// so nothing is cloned unless the event needs an owned copy (a policy, async handlers,
+    /// streams, persistence or instrumentation).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<String> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|s| assert_eq!(s, "kept"));
+    /// let payload = String::from("kept");
+    /// ping.emit_ref(&payload);
+    /// assert_eq!(payload, "kept");
+    /// ```
+    #[inline]
+    pub fn emit_ref(&self, payload: &T) {
+        if self.inner.slow.load(Ordering::Relaxed) {
+            self.inner.emit_slow(payload.clone());
+        } else {
+            self.inner.dispatch(payload);
+        }
+    }
+
     /// Adds a listener, called on every emit until unsubscribed. Returns its
     /// [`Subscription`]; dropping that does not remove the listener.
     ///

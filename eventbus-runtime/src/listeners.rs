@@ -211,15 +211,30 @@ impl<T: 'static> ListenerList<T> {
         // The guard is a lock-free borrow of the snapshot; listeners added meanwhile land in a
         // new snapshot and are not called by this emit.
         let snapshot = self.snapshot.load();
-        for listener in snapshot.iter() {
-            if !self.claim(listener) {
-                continue;
-            }
-            let outcome = catch_unwind(AssertUnwindSafe(|| (listener.handler)(payload)));
+        let list: &[Entry<T>] = &snapshot;
+        let mut next = 0;
+        while next < list.len() {
+            // One unwind guard around the rest of the loop rather than one per handler: it
+            // costs nothing while no handler panics, and keeps the per-listener work to a flag
+            // check and a call. After a panic the loop resumes with the following listener.
+            let mut i = next;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                while i < list.len() {
+                    let listener = &list[i];
+                    i += 1;
+                    if self.claim(listener) {
+                        if let Err(error) = (listener.handler)(payload) {
+                            on_error(listener, CallError::Returned(error));
+                        }
+                    }
+                }
+            }));
             match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => on_error(listener, CallError::Returned(error)),
-                Err(panic) => on_error(listener, CallError::Panicked(panic)),
+                Ok(()) => return,
+                Err(panic) => {
+                    on_error(&list[i - 1], CallError::Panicked(panic));
+                    next = i;
+                }
             }
         }
     }
