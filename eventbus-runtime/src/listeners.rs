@@ -10,11 +10,11 @@
 //! this type wholesale (e.g. with a hand-rolled epoch scheme); keep its interface small:
 //! `add`, `remove`, `clear`, `len`, `is_active`, `entries`, `dispatch`, `dispatch_timed`.
 //! The per-handler [`HandlerInfo`] sits behind a pointer and is only read when a call fails or
-//! the event is instrumented, so the fast loop touches `once`, `active` and the handler only.
+//! the event is instrumented, so the fast loop touches one state byte and the handler only.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,11 +44,12 @@ pub(crate) type RedispatchHook = Box<
 /// the same allocation as its flags: one pointer hop per call, not two.
 pub(crate) struct Listener<H: ?Sized> {
     pub(crate) id: u64,
-    pub(crate) once: bool,
-    /// Cleared by unsubscribe / clear, or claimed (swapped to false) by the one emit that runs a
-    /// `once` listener. Checked before every call so a removal takes effect at once, even for
+    /// [`REMOVED`], [`ACTIVE`] or [`ACTIVE_ONCE`]. One byte for both "still subscribed?" and
+    /// "run only once?", so a plain listener costs one load and one compare per emit. Cleared
+    /// by unsubscribe / clear, or claimed (swapped to `REMOVED`) by the one emit that runs a
+    /// `once` listener; checked before every call so a removal takes effect at once, even for
     /// emits already iterating an older snapshot.
-    active: AtomicBool,
+    state: AtomicU8,
     /// Label, retry override, counters: read off the fast path only.
     pub(crate) info: Arc<HandlerInfo>,
     /// How a dead letter reaches this handler again, for handlers that are not plain sync
@@ -56,6 +57,13 @@ pub(crate) struct Listener<H: ?Sized> {
     pub(crate) redispatch: Option<RedispatchHook>,
     pub(crate) handler: H,
 }
+
+/// Unsubscribed: never called again.
+const REMOVED: u8 = 0;
+/// Called on every emit.
+const ACTIVE: u8 = 1;
+/// Called by the first emit that claims it, then removed.
+const ACTIVE_ONCE: u8 = 2;
 
 pub(crate) type Handler<T> = dyn Fn(&T) -> Result<(), BoxError> + Send + Sync;
 pub(crate) type Entry<T> = Arc<Listener<Handler<T>>>;
@@ -72,7 +80,7 @@ impl<T> Listener<Handler<T>> {
 
     /// Whether the listener is still subscribed.
     pub(crate) fn is_active(&self) -> bool {
-        self.active.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) != REMOVED
     }
 }
 
@@ -124,8 +132,7 @@ impl<T: 'static> ListenerList<T> {
         let (info, redispatch, handler) = make(id);
         let entry: Entry<T> = Arc::new(Listener {
             id,
-            once,
-            active: AtomicBool::new(true),
+            state: AtomicU8::new(if once { ACTIVE_ONCE } else { ACTIVE }),
             info,
             redispatch,
             handler,
@@ -145,7 +152,7 @@ impl<T: 'static> ListenerList<T> {
         let Some(listener) = current.iter().find(|l| l.id == id) else {
             return false;
         };
-        let was_active = listener.active.swap(false, Ordering::AcqRel);
+        let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
         let next: Vec<Entry<T>> = current.iter().filter(|l| l.id != id).cloned().collect();
         self.publish(next);
         was_active
@@ -159,7 +166,7 @@ impl<T: 'static> ListenerList<T> {
             return;
         }
         for listener in current.iter() {
-            listener.active.store(false, Ordering::Release);
+            listener.state.store(REMOVED, Ordering::Release);
         }
         self.publish(Vec::new());
     }
@@ -169,7 +176,7 @@ impl<T: 'static> ListenerList<T> {
         self.snapshot
             .load()
             .iter()
-            .filter(|l| l.active.load(Ordering::Acquire))
+            .filter(|l| l.is_active())
             .count()
     }
 
@@ -178,7 +185,7 @@ impl<T: 'static> ListenerList<T> {
         self.snapshot
             .load()
             .iter()
-            .any(|l| l.id == id && l.active.load(Ordering::Acquire))
+            .any(|l| l.id == id && l.is_active())
     }
 
     /// Every listener of the current snapshot, in order.
@@ -190,15 +197,24 @@ impl<T: 'static> ListenerList<T> {
     /// claimed by exactly one emit, however many threads race for it, and then removed.
     #[inline(always)]
     fn claim(&self, listener: &Entry<T>) -> bool {
-        if listener.once {
-            if !listener.active.swap(false, Ordering::AcqRel) {
-                return false;
-            }
-            self.remove(listener.id);
-            true
-        } else {
-            listener.active.load(Ordering::Acquire)
+        match listener.state.load(Ordering::Acquire) {
+            ACTIVE => true,
+            ACTIVE_ONCE => self.claim_once(listener),
+            _ => false,
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim_once(&self, listener: &Entry<T>) -> bool {
+        let claimed = listener
+            .state
+            .compare_exchange(ACTIVE_ONCE, REMOVED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if claimed {
+            self.remove(listener.id);
+        }
+        claimed
     }
 
     /// Calls every active listener of the current snapshot in order, with panics caught.

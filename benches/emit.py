@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""In-process emit, side by side in one run: eventbus, the direct-call limit (criterion,
+`eventbus-runtime/benches/emit.rs`) and Node's EventEmitter (`benches/node/emitter.mjs`),
+with the same handlers (a plain counter increment) and payloads.
+
+    python3 benches/emit.py            # prints a table of ns per emit and the ratios
+
+Targets (issue 9): at least 4x faster than EventEmitter at 1, 10 and 100 listeners; within
+1.15x of the direct-call limit at 10 and 100 listeners.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def rust():
+    out = subprocess.run(
+        ["cargo", "bench", "-q", "-p", "eventbus-runtime", "--bench", "emit", "--", "--output-format", "bencher"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    results = {}
+    for line in out.splitlines():
+        m = re.match(r"test emit/(\w+)/(\w+)/(\d+) \.\.\. bench:\s+([\d,.]+) ns/iter", line)
+        if m:
+            payload, impl, listeners, ns = m.groups()
+            results[(impl, payload, int(listeners))] = float(ns.replace(",", ""))
+    return results
+
+
+def node():
+    out = subprocess.run(["node", "benches/node/emitter.mjs"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    results = {}
+    for line in out.splitlines():
+        r = json.loads(line)
+        results[("node", r["payload"], r["listeners"])] = r["ns_per_emit"]
+    return results
+
+
+def main():
+    results = rust()
+    results.update(node())
+    print(f"{'payload':<14} {'listeners':>9} {'eventbus':>10} {'direct':>10} {'EventEmitter':>13} {'vs EE':>7} {'vs direct':>10}")
+    ok = True
+    for payload in ["small", "package_event"]:
+        for n in [0, 1, 10, 100]:
+            ours = results.get(("eventbus", payload, n))
+            direct = results.get(("direct", payload, n))
+            ee = results.get(("node", payload, n))
+            if ours is None or direct is None or ee is None:
+                print(f"missing results for {payload}/{n}", file=sys.stderr)
+                sys.exit(2)
+            speedup = ee / ours
+            over = ours / direct if direct > 0.5 else float("nan")
+            flags = []
+            if n >= 1 and speedup < 4:
+                flags.append("<4x EE")
+                ok = False
+            if n >= 10 and over > 1.15:
+                flags.append(">1.15x direct")
+                ok = False
+            print(f"{payload:<14} {n:>9} {ours:>10.2f} {direct:>10.2f} {ee:>13.2f} {speedup:>6.1f}x {over:>9.2f}x {' '.join(flags)}")
+    print("all targets met" if ok else "some targets missed")
+
+
+if __name__ == "__main__":
+    main()
