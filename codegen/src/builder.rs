@@ -31,6 +31,7 @@ pub struct Builder {
     file_name: String,
     settings: Settings,
     typescript: Option<PathBuf>,
+    typescript_client: bool,
 }
 
 impl Builder {
@@ -43,6 +44,7 @@ impl Builder {
             file_name: "events.rs".to_owned(),
             settings: Settings::default(),
             typescript: None,
+            typescript_client: false,
         }
     }
 
@@ -70,6 +72,23 @@ impl Builder {
     /// ```
     pub fn typescript(mut self, path: impl Into<PathBuf>) -> Self {
         self.typescript = Some(path.into());
+        self
+    }
+
+    /// Also writes the typed WebSocket client ([`ts_client::file`](crate::ts_client::file),
+    /// `client.ts`) next to the TypeScript module set with [`typescript`](Self::typescript),
+    /// only when its content changed.
+    ///
+    /// ```no_run
+    /// // build.rs, in `fn main()`:
+    /// eventbus_codegen::Builder::new("events.yaml")
+    ///     .typescript("ui/src/generated/events.ts") // and ui/src/generated/client.ts
+    ///     .typescript_client()
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn typescript_client(mut self) -> Self {
+        self.typescript_client = true;
         self
     }
 
@@ -114,6 +133,28 @@ impl Builder {
                     format!("cannot write `{}`: {e}", ts.display()),
                 )
             })?;
+            if self.typescript_client {
+                let (client, module) = crate::ts_client::beside(&ts);
+                if client == ts {
+                    return Err(Error::io(
+                        &self.manifest,
+                        "the TypeScript module may not be named `client.ts` when the client is written next to it",
+                    ));
+                }
+                write_if_changed(&client, crate::ts_client::file(&module).as_bytes()).map_err(
+                    |e| {
+                        Error::io(
+                            &self.manifest,
+                            format!("cannot write `{}`: {e}", client.display()),
+                        )
+                    },
+                )?;
+            }
+        } else if self.typescript_client {
+            return Err(Error::io(
+                &self.manifest,
+                "Builder::typescript_client needs Builder::typescript: the client goes next to the TypeScript module",
+            ));
         }
         let path = out_dir.join(&self.file_name);
         write_if_changed(&path, rust::file(&model).as_bytes()).map_err(|e| {

@@ -44,6 +44,7 @@ pub mod names;
 pub mod policy;
 pub mod rust;
 mod settings;
+pub mod ts_client;
 pub mod type_expr;
 pub mod typescript;
 mod validate;

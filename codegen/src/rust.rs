@@ -310,18 +310,27 @@ fn event_bus(model: &Model) -> TokenStream {
     );
     let fields = model.events.iter().map(|e| {
         let ident = names::field_ident(&e.name);
-        let ty = match &e.payload {
-            Some(p) => {
+        let ty = match (&e.payload, e.persist) {
+            (Some(p), false) => {
                 let p = format_ident!("{p}");
                 quote! { ::eventbus::Event<#p> }
             }
-            None => quote! { ::eventbus::Signal },
+            // `persist: true`: `emit` stores the event first and returns a `Receipt`.
+            (Some(p), true) => {
+                let p = format_ident!("{p}");
+                quote! { ::eventbus::PersistedEvent<#p> }
+            }
+            (None, false) => quote! { ::eventbus::Signal },
+            (None, true) => quote! { ::eventbus::PersistedSignal },
         };
         let mut text = e.description.clone().unwrap_or_default();
         if !text.is_empty() {
             text.push_str("\n\n");
         }
         text.push_str(&format!("`{}` · category `{}`", e.name, e.category));
+        if e.persist {
+            text.push_str(" · persisted: `emit` stores it before any handler runs");
+        }
         let docs = doc(Some(&text));
         let deprecated = e.deprecated.as_ref().map(|note| {
             if note.is_empty() {
@@ -335,10 +344,11 @@ fn event_bus(model: &Model) -> TokenStream {
     let inits = model.events.iter().enumerate().map(|(i, e)| {
         let i = Literal::usize_unsuffixed(i);
         let ident = names::field_ident(&e.name);
-        let ty = if e.payload.is_some() {
-            quote! { ::eventbus::Event }
-        } else {
-            quote! { ::eventbus::Signal }
+        let ty = match (e.payload.is_some(), e.persist) {
+            (true, false) => quote! { ::eventbus::Event },
+            (true, true) => quote! { ::eventbus::PersistedEvent },
+            (false, false) => quote! { ::eventbus::Signal },
+            (false, true) => quote! { ::eventbus::PersistedSignal },
         };
         quote! { #ident: #ty::new(&core, &MANIFEST.events[#i]), }
     });

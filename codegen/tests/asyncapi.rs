@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -41,7 +44,15 @@ fn asyncapi_documents_pass_the_official_parser() {
         .output()
         .expect("node must be installed to validate AsyncAPI documents");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(stdout.matches("valid AsyncAPI 3.0.0").count(), manifests.len(), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.matches("valid AsyncAPI 3.0.0").count(),
+        manifests.len(),
+        "{stdout}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -4,11 +4,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 fn eventbus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eventbus")).args(args).current_dir(repo()).env("NO_COLOR", "1").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_eventbus"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -26,7 +34,11 @@ fn scratch(name: &str) -> PathBuf {
 fn check_accepts_the_repository_manifest() {
     let out = eventbus(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("events.yaml: ok (30 events"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("events.yaml: ok (30 events"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -42,7 +54,12 @@ fn check_reports_every_error_and_exits_1() {
 
 #[test]
 fn check_json_lists_every_diagnostic() {
-    let out = eventbus(&["check", "codegen/tests/broken/unknown_type.yaml", "--format", "json"]);
+    let out = eventbus(&[
+        "check",
+        "codegen/tests/broken/unknown_type.yaml",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = json.as_array().unwrap();
@@ -55,7 +72,10 @@ fn check_json_lists_every_diagnostic() {
     assert_eq!(items[2]["path"], "codegen/tests/broken/unknown_type.yaml");
     let ok = eventbus(&["check", "--format", "json"]);
     assert_eq!(ok.status.code(), Some(0));
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&ok.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&ok.stdout).unwrap(),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -64,7 +84,10 @@ fn file_and_argument_problems_are_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: cannot read `does/not/exist.yaml`"), "{err}");
+    assert!(
+        err.starts_with("error: cannot read `does/not/exist.yaml`"),
+        "{err}"
+    );
     let out = eventbus(&["generate"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("nothing to generate"));
@@ -76,7 +99,12 @@ fn file_and_argument_problems_are_one_line_and_exit_2() {
 #[test]
 fn generate_writes_only_changes_and_check_detects_stale_outputs() {
     let dir = scratch("generate");
-    let (rust, ts, md, api) = (dir.join("rust"), dir.join("events.ts"), dir.join("EVENTS.md"), dir.join("asyncapi.json"));
+    let (rust, ts, md, api) = (
+        dir.join("rust"),
+        dir.join("events.ts"),
+        dir.join("EVENTS.md"),
+        dir.join("asyncapi.json"),
+    );
     let args = |check: bool| {
         let mut a = vec![
             "generate".to_owned(),
@@ -102,12 +130,21 @@ fn generate_writes_only_changes_and_check_detects_stale_outputs() {
     // Missing outputs are stale, and --check writes nothing.
     let out = run(true);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr).matches("stale:").count(), 4, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).matches("stale:").count(),
+        4,
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!ts.exists());
     let out = run(false);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr).matches("wrote").count(), 4);
-    assert!(std::fs::read_to_string(rust.join("events.rs")).unwrap().starts_with("// @generated"));
+    assert!(
+        std::fs::read_to_string(rust.join("events.rs"))
+            .unwrap()
+            .starts_with("// @generated")
+    );
     assert_eq!(run(true).status.code(), Some(0));
     let out = run(false);
     assert_eq!(text(&out.stderr).matches("unchanged").count(), 4);
@@ -125,21 +162,50 @@ fn docs_prints_markdown_and_checks_the_committed_file() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).starts_with("<!-- @generated"));
     let out = eventbus(&["docs", "events.yaml", "--out", "docs/EVENTS.md", "--check"]);
-    assert_eq!(out.status.code(), Some(0), "docs/EVENTS.md is stale: {}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "docs/EVENTS.md is stale: {}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn diff_exit_codes_and_formats() {
     let d = "codegen/tests/diff";
-    let out = eventbus(&["diff", &format!("{d}/fields/old.yaml"), &format!("{d}/fields/new.yaml")]);
+    let out = eventbus(&[
+        "diff",
+        &format!("{d}/fields/old.yaml"),
+        &format!("{d}/fields/new.yaml"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("breaking: events.job.payload.removed [FIELD_REMOVED]"));
-    let out = eventbus(&["diff", &format!("{d}/fields/old.yaml"), &format!("{d}/fields/new.yaml"), "--allow-breaking"]);
+    let out = eventbus(&[
+        "diff",
+        &format!("{d}/fields/old.yaml"),
+        &format!("{d}/fields/new.yaml"),
+        "--allow-breaking",
+    ]);
     assert_eq!(out.status.code(), Some(0));
-    let out = eventbus(&["diff", &format!("{d}/fields/old.yaml"), &format!("{d}/fields/new.yaml"), "--format", "json", "--allow-breaking"]);
+    let out = eventbus(&[
+        "diff",
+        &format!("{d}/fields/old.yaml"),
+        &format!("{d}/fields/new.yaml"),
+        "--format",
+        "json",
+        "--allow-breaking",
+    ]);
     let changes: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(changes.iter().any(|c| c["rule"] == "FIELD_REMOVED" && c["level"] == "breaking" && c["path"] == "events.job.payload.removed"));
-    let out = eventbus(&["diff", &format!("{d}/cosmetic/old.yaml"), &format!("{d}/cosmetic/new.yaml"), "--format", "markdown"]);
+    assert!(changes.iter().any(|c| c["rule"] == "FIELD_REMOVED"
+        && c["level"] == "breaking"
+        && c["path"] == "events.job.payload.removed"));
+    let out = eventbus(&[
+        "diff",
+        &format!("{d}/cosmetic/old.yaml"),
+        &format!("{d}/cosmetic/new.yaml"),
+        "--format",
+        "markdown",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("No changes."));
     // A broken side is reported like `check` does.
@@ -151,7 +217,12 @@ fn diff_exit_codes_and_formats() {
 #[test]
 fn diff_reads_old_manifests_from_git() {
     // The repository's own history: HEAD's events.yaml against the work tree's.
-    let out = eventbus(&["diff", "git:HEAD:events.yaml", "events.yaml", "--allow-breaking"]);
+    let out = eventbus(&[
+        "diff",
+        "git:HEAD:events.yaml",
+        "events.yaml",
+        "--allow-breaking",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = eventbus(&["diff", "git:no-such-rev:events.yaml", "events.yaml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -15,12 +15,18 @@ fn load(path: &Path) -> Model {
 fn every_pair_gets_its_expected_classification() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff");
     let bless = std::env::var_os("EVENTBUS_BLESS").is_some();
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 6);
     let mut failures = Vec::new();
     for case in cases {
-        let report = text_report(&diff(&load(&case.join("old.yaml")), &load(&case.join("new.yaml"))));
+        let report = text_report(&diff(
+            &load(&case.join("old.yaml")),
+            &load(&case.join("new.yaml")),
+        ));
         let expected_path = case.join("expected.txt");
         if bless {
             std::fs::write(&expected_path, &report).unwrap();
@@ -32,7 +38,9 @@ fn every_pair_gets_its_expected_classification() {
 }
 
 fn rules(case: &str) -> Vec<(Level, &'static str, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff").join(case);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/diff")
+        .join(case);
     diff(&load(&dir.join("old.yaml")), &load(&dir.join("new.yaml")))
         .into_iter()
         .map(|c| (c.level, c.rule, c.path))
@@ -47,58 +55,174 @@ fn descriptions_examples_categories_and_order_are_never_changes() {
 #[test]
 fn field_rules() {
     let r = rules("fields");
-    let has = |level, rule: &str, path: &str| r.iter().any(|(l, ru, p)| *l == level && *ru == rule && p == path);
+    let has = |level, rule: &str, path: &str| {
+        r.iter()
+            .any(|(l, ru, p)| *l == level && *ru == rule && p == path)
+    };
     let p = "events.job.payload";
-    assert!(has(Level::Breaking, "FIELD_REMOVED", &format!("{p}.removed")), "{r:?}");
-    assert!(has(Level::Breaking, "FIELD_NOW_REQUIRED", &format!("{p}.becomesRequired")));
-    assert!(has(Level::Warning, "FIELD_NOW_OPTIONAL", &format!("{p}.becomesOptional")));
-    assert!(has(Level::Breaking, "FIELD_TYPE_CHANGED", &format!("{p}.typeChanged")));
-    assert!(has(Level::Warning, "FIELD_TYPE_WIDENED", &format!("{p}.widened")));
-    assert!(has(Level::Warning, "FIELD_TYPE_WIDENED", &format!("{p}.widenedFloat")));
+    assert!(
+        has(Level::Breaking, "FIELD_REMOVED", &format!("{p}.removed")),
+        "{r:?}"
+    );
+    assert!(has(
+        Level::Breaking,
+        "FIELD_NOW_REQUIRED",
+        &format!("{p}.becomesRequired")
+    ));
+    assert!(has(
+        Level::Warning,
+        "FIELD_NOW_OPTIONAL",
+        &format!("{p}.becomesOptional")
+    ));
+    assert!(has(
+        Level::Breaking,
+        "FIELD_TYPE_CHANGED",
+        &format!("{p}.typeChanged")
+    ));
+    assert!(has(
+        Level::Warning,
+        "FIELD_TYPE_WIDENED",
+        &format!("{p}.widened")
+    ));
+    assert!(has(
+        Level::Warning,
+        "FIELD_TYPE_WIDENED",
+        &format!("{p}.widenedFloat")
+    ));
     // u32 → u64 changes the JSON form (number → string): breaking.
-    assert!(has(Level::Breaking, "FIELD_TYPE_CHANGED", &format!("{p}.intToString64")));
-    assert!(has(Level::Breaking, "CARDINALITY_CHANGED", &format!("{p}.listToScalar")));
-    assert!(has(Level::Breaking, "CARDINALITY_CHANGED", &format!("{p}.mapToList")));
-    assert!(has(Level::Breaking, "ENUM_VALUE_REMOVED", &format!("{p}.status.failed")));
-    assert!(has(Level::Warning, "ENUM_VALUE_ADDED", &format!("{p}.status.cancelled")));
-    assert!(has(Level::Breaking, "REQUIRED_FIELD_ADDED", &format!("{p}.addedRequired")));
-    assert!(has(Level::Safe, "OPTIONAL_FIELD_ADDED", &format!("{p}.addedOptional")));
+    assert!(has(
+        Level::Breaking,
+        "FIELD_TYPE_CHANGED",
+        &format!("{p}.intToString64")
+    ));
+    assert!(has(
+        Level::Breaking,
+        "CARDINALITY_CHANGED",
+        &format!("{p}.listToScalar")
+    ));
+    assert!(has(
+        Level::Breaking,
+        "CARDINALITY_CHANGED",
+        &format!("{p}.mapToList")
+    ));
+    assert!(has(
+        Level::Breaking,
+        "ENUM_VALUE_REMOVED",
+        &format!("{p}.status.failed")
+    ));
+    assert!(has(
+        Level::Warning,
+        "ENUM_VALUE_ADDED",
+        &format!("{p}.status.cancelled")
+    ));
+    assert!(has(
+        Level::Breaking,
+        "REQUIRED_FIELD_ADDED",
+        &format!("{p}.addedRequired")
+    ));
+    assert!(has(
+        Level::Safe,
+        "OPTIONAL_FIELD_ADDED",
+        &format!("{p}.addedOptional")
+    ));
 }
 
 #[test]
 fn event_rules() {
     let r = rules("events");
-    let has = |level, rule: &str, path: &str| r.iter().any(|(l, ru, p)| *l == level && *ru == rule && p == path);
-    assert!(has(Level::Breaking, "EVENT_REMOVED", "events.removed"), "{r:?}");
+    let has = |level, rule: &str, path: &str| {
+        r.iter()
+            .any(|(l, ru, p)| *l == level && *ru == rule && p == path)
+    };
+    assert!(
+        has(Level::Breaking, "EVENT_REMOVED", "events.removed"),
+        "{r:?}"
+    );
     // A rename is a removal plus an addition.
     assert!(has(Level::Breaking, "EVENT_REMOVED", "events.oldName"));
     assert!(has(Level::Safe, "EVENT_ADDED", "events.newName"));
     // Deprecation is the documented way to remove.
-    assert!(has(Level::Warning, "DEPRECATED_EVENT_REMOVED", "events.goingAway"));
-    assert!(has(Level::Safe, "EVENT_DEPRECATED", "events.kept.deprecated"));
-    assert!(has(Level::Breaking, "PAYLOAD_ADDED", "events.noPayload.payload"));
-    assert!(has(Level::Breaking, "PAYLOAD_REMOVED", "events.withPayload.payload"));
+    assert!(has(
+        Level::Warning,
+        "DEPRECATED_EVENT_REMOVED",
+        "events.goingAway"
+    ));
+    assert!(has(
+        Level::Safe,
+        "EVENT_DEPRECATED",
+        "events.kept.deprecated"
+    ));
+    assert!(has(
+        Level::Breaking,
+        "PAYLOAD_ADDED",
+        "events.noPayload.payload"
+    ));
+    assert!(has(
+        Level::Breaking,
+        "PAYLOAD_REMOVED",
+        "events.withPayload.payload"
+    ));
 }
 
 #[test]
 fn bridge_and_persistence_rules() {
     let r = rules("bridge");
-    let has = |level, rule: &str, path: &str| r.iter().any(|(l, ru, p)| *l == level && *ru == rule && p == path);
-    assert!(has(Level::Breaking, "UI_NARROWED", "events.narrowed.ui"), "{r:?}");
-    assert!(has(Level::Breaking, "UI_NARROWED", "events.fromUiDropped.ui"));
+    let has = |level, rule: &str, path: &str| {
+        r.iter()
+            .any(|(l, ru, p)| *l == level && *ru == rule && p == path)
+    };
+    assert!(
+        has(Level::Breaking, "UI_NARROWED", "events.narrowed.ui"),
+        "{r:?}"
+    );
+    assert!(has(
+        Level::Breaking,
+        "UI_NARROWED",
+        "events.fromUiDropped.ui"
+    ));
     assert!(has(Level::Safe, "UI_WIDENED", "events.widened.ui"));
-    assert!(has(Level::Warning, "PERSIST_DROPPED", "events.persisted.persist"));
-    assert!(has(Level::Safe, "PERSIST_ADDED", "events.becomesPersisted.persist"));
-    assert!(has(Level::Warning, "POLICY_CHANGED", "events.throttled.policies"));
+    assert!(has(
+        Level::Warning,
+        "PERSIST_DROPPED",
+        "events.persisted.persist"
+    ));
+    assert!(has(
+        Level::Safe,
+        "PERSIST_ADDED",
+        "events.becomesPersisted.persist"
+    ));
+    assert!(has(
+        Level::Warning,
+        "POLICY_CHANGED",
+        "events.throttled.policies"
+    ));
 }
 
 #[test]
 fn nested_and_recursive_types_are_followed() {
     let r = rules("nested");
-    let has = |level, rule: &str, path: &str| r.iter().any(|(l, ru, p)| *l == level && *ru == rule && p == path);
-    assert!(has(Level::Breaking, "REQUIRED_FIELD_ADDED", "events.tree.payload.weight"), "{r:?}");
-    assert!(has(Level::Warning, "FIELD_TYPE_RENAMED", "events.tree.payload.tags{}"));
-    assert!(has(Level::Safe, "OPTIONAL_FIELD_ADDED", "events.tree.payload.tags{}.color"));
+    let has = |level, rule: &str, path: &str| {
+        r.iter()
+            .any(|(l, ru, p)| *l == level && *ru == rule && p == path)
+    };
+    assert!(
+        has(
+            Level::Breaking,
+            "REQUIRED_FIELD_ADDED",
+            "events.tree.payload.weight"
+        ),
+        "{r:?}"
+    );
+    assert!(has(
+        Level::Warning,
+        "FIELD_TYPE_RENAMED",
+        "events.tree.payload.tags{}"
+    ));
+    assert!(has(
+        Level::Safe,
+        "OPTIONAL_FIELD_ADDED",
+        "events.tree.payload.tags{}.color"
+    ));
 }
 
 #[test]
@@ -120,7 +244,13 @@ fn a_manifest_never_differs_from_itself() {
 #[test]
 fn package_rename_is_breaking() {
     let r = rules("package");
-    assert_eq!(r, vec![(Level::Breaking, "PACKAGE_CHANGED", "package".to_owned())]);
+    assert_eq!(
+        r,
+        vec![(Level::Breaking, "PACKAGE_CHANGED", "package".to_owned())]
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff/package");
-    assert!(has_breaking(&diff(&load(&dir.join("old.yaml")), &load(&dir.join("new.yaml")))));
+    assert!(has_breaking(&diff(
+        &load(&dir.join("old.yaml")),
+        &load(&dir.join("new.yaml"))
+    )));
 }

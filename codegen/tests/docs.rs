@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use eventbus_codegen::{Model, asyncapi, docs};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 fn check_fresh(path: &Path, contents: &str, stale: &mut Vec<String>) {
@@ -22,7 +25,11 @@ fn check_fresh(path: &Path, contents: &str, stale: &mut Vec<String>) {
 fn committed_docs_are_fresh() {
     let model = Model::load(repo().join("events.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let mut stale = Vec::new();
-    check_fresh(&repo().join("docs/EVENTS.md"), &docs::markdown(&model), &mut stale);
+    check_fresh(
+        &repo().join("docs/EVENTS.md"),
+        &docs::markdown(&model),
+        &mut stale,
+    );
     let doc = serde_json::to_string_pretty(&asyncapi::document(&model)).unwrap() + "\n";
     check_fresh(&repo().join("docs/asyncapi.json"), &doc, &mut stale);
     assert!(
@@ -41,7 +48,11 @@ fn every_event_and_type_is_documented() {
         assert!(md.contains(&format!("### `{}`\n", e.name)), "{}", e.name);
     }
     for t in &model.types {
-        assert!(md.contains(&format!("<a id=\"type-{}\"></a>", t.name.to_lowercase())), "{}", t.name);
+        assert!(
+            md.contains(&format!("<a id=\"type-{}\"></a>", t.name.to_lowercase())),
+            "{}",
+            t.name
+        );
     }
     assert!(md.contains("```mermaid\nflowchart LR"));
     // Examples are shown as the validated wire JSON.
@@ -74,5 +85,8 @@ events:
     // The example's backticks cannot close its fence: the fence is longer.
     assert!(md.contains("````json\n"));
     let table_rows = md.lines().filter(|l| l.starts_with("| `a` |")).count();
-    assert_eq!(table_rows, 2, "one row in the event's table, one in the type's");
+    assert_eq!(
+        table_rows, 2,
+        "one row in the event's table, one in the type's"
+    );
 }

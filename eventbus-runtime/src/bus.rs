@@ -35,7 +35,22 @@ pub(crate) trait ErasedEvent: Send + Sync {
         self: Arc<Self>,
         letter: &DeadLetter,
     ) -> Result<Redelivery, RedispatchError>;
+    /// Adds a sync listener (labelled `label`, no retry, no circuit breaker) that calls
+    /// `observer` on every delivery with a closure serialising the payload to JSON: layers
+    /// that forward events by name (the bridge) serialise only when they need to. Costs
+    /// nothing until called: an event without observers emits as before.
+    #[cfg(feature = "bridge")]
+    fn observe(
+        self: Arc<Self>,
+        label: &'static str,
+        observer: JsonObserver,
+    ) -> crate::subscription::Subscription;
 }
+
+/// What [`ErasedEvent::observe`] calls: given a closure that serialises the payload.
+#[cfg(feature = "bridge")]
+pub(crate) type JsonObserver =
+    Arc<dyn Fn(&dyn Fn() -> serde_json::Result<String>) -> serde_json::Result<()> + Send + Sync>;
 
 /// What the builder decided, for [`BusCore::from_settings`].
 pub(crate) struct CoreSettings {

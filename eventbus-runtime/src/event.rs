@@ -888,4 +888,19 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
         let payload: T = from_json(event, letter.payload.clone())?;
         Ok(Box::new(move || self.deliver_to(&listener, payload)))
     }
+
+    #[cfg(feature = "bridge")]
+    fn observe(
+        self: Arc<Self>,
+        label: &'static str,
+        observer: crate::bus::JsonObserver,
+    ) -> Subscription {
+        let options = HandlerOptions::new()
+            .label(label)
+            .no_retry()
+            .no_circuit_breaker();
+        Event { inner: self }.on_with(options, move |payload: &T| {
+            observer(&|| serde_json::to_string(payload))
+        })
+    }
 }

@@ -17,7 +17,9 @@
 //! and the `metrics` feature exports the same through the `metrics` facade.
 //!
 //! Cargo features: `async` (tokio, governor), `tracing`, `metrics`; all three are on by default
-//! in this crate, and the `eventbus` facade forwards them.
+//! in this crate, and the `eventbus` facade forwards them. `store` adds the SQLite event store
+//! (`docs/persistence.md`) and `bridge` the WebSocket bridge to browsers ([`bridge`],
+//! `docs/bridge.md`).
 //!
 //! This is roughly what generated code does, written by hand:
 //!
@@ -76,6 +78,8 @@ mod async_handler;
 #[cfg(feature = "async")]
 mod batch;
 mod breaker;
+#[cfg(feature = "bridge")]
+pub mod bridge;
 mod builder;
 mod bus;
 mod clock;

@@ -238,10 +238,10 @@ impl<T: 'static> ListenerList<T> {
                 while i < list.len() {
                     let listener = &list[i];
                     i += 1;
-                    if self.claim(listener) {
-                        if let Err(error) = (listener.handler)(payload) {
-                            on_error(listener, CallError::Returned(error));
-                        }
+                    if self.claim(listener)
+                        && let Err(error) = (listener.handler)(payload)
+                    {
+                        on_error(listener, CallError::Returned(error));
                     }
                 }
             }));

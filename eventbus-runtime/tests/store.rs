@@ -6,7 +6,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "async")]
+use std::time::Instant;
 
 use eventbus_runtime::{
     Appended, BusCore, Compacted, DeadLetterReason, DeadLetterStore, DispatchError, EventId,
@@ -111,6 +113,7 @@ fn statuses(store: &SqliteStore) -> Vec<(u64, Status)> {
 }
 
 /// Polls until `done` holds (work on another thread); panics after 10 s.
+#[cfg(feature = "async")]
 fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
@@ -151,7 +154,10 @@ fn an_event_is_stored_before_its_handlers_run() {
     assert_eq!(receipt.sequence(), Some(1));
     assert_eq!(
         *seen_in_store.lock().unwrap(),
-        [(40, Some(serde_json::json!({"dnpName": "bitcoin.dnp.dappnode.eth", "progress": 40})))]
+        [(
+            40,
+            Some(serde_json::json!({"dnpName": "bitcoin.dnp.dappnode.eth", "progress": 40}))
+        )]
     );
 
     bus.core.flush_event_store().unwrap();
@@ -288,9 +294,15 @@ fn concurrent_emitters_get_gap_free_sequences_in_group_commits() {
     let mut sequences: Vec<u64> = receipts.iter().flatten().copied().collect();
     sequences.sort_unstable();
     let expected: Vec<u64> = (1..=(THREADS * EACH) as u64).collect();
-    assert_eq!(sequences, expected, "every emit got its own sequence, no gap");
+    assert_eq!(
+        sequences, expected,
+        "every emit got its own sequence, no gap"
+    );
     for own in &receipts {
-        assert!(own.windows(2).all(|w| w[0] < w[1]), "one emitter's events stay in order");
+        assert!(
+            own.windows(2).all(|w| w[0] < w[1]),
+            "one emitter's events stay in order"
+        );
     }
     assert_eq!(handled.load(Ordering::SeqCst), THREADS * EACH);
     let batches = counting.batches.lock().unwrap().clone();
@@ -351,7 +363,8 @@ fn a_handler_that_emits_another_event_does_not_blame_the_outer_event() {
             inner.package_install.emit(install(1)).unwrap();
         }
     });
-    bus.package_install.on(|_| Err::<(), _>("install handler failed"));
+    bus.package_install
+        .on(|_| Err::<(), _>("install handler failed"));
     bus.counter.emit(1).unwrap();
     bus.core.flush_event_store().unwrap();
     let outcome: Vec<(String, Status)> = all(&store)
@@ -367,6 +380,7 @@ fn a_handler_that_emits_another_event_does_not_blame_the_outer_event() {
     );
 }
 
+#[cfg(feature = "async")]
 #[test]
 fn a_retried_handler_that_recovers_leaves_the_event_processed() {
     let dir = dir();
@@ -401,20 +415,13 @@ fn a_retried_handler_that_recovers_leaves_the_event_processed() {
     assert!(bus.core.dead_letters().is_empty().unwrap());
 }
 
+#[cfg(feature = "async")]
 #[test]
 fn an_event_for_an_async_handler_is_processed_when_the_handler_finishes() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
     let dir = dir();
     let store = open(&dir);
-    let bus: Bus = eventbus_runtime::BusBuilder::new(&MANIFEST)
-        .event_store(store.clone())
-        .runtime(runtime.handle().clone())
-        .build()
-        .unwrap();
+    // Built outside any runtime: async handlers run on the bus's internal runtime thread.
+    let bus = bus_on(store.clone());
     let release = Arc::new(tokio::sync::Semaphore::new(0));
     let gate = release.clone();
     let finished = Arc::new(AtomicUsize::new(0));
@@ -465,14 +472,18 @@ fn recovery_redelivers_unprocessed_events_in_order_and_only_once() {
                 new_event("counter", "4"),
             ])
             .unwrap();
-        assert_eq!(appended.iter().map(|a| a.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(
+            appended.iter().map(|a| a.sequence).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
         store.set_status(&[(2, Status::Processed)]).unwrap();
     }
     let store = open(&dir);
     let bus = bus_on(store.clone());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    bus.counter.on(move |n| log.lock().unwrap().push(format!("counter {n}")));
+    bus.counter
+        .on(move |n| log.lock().unwrap().push(format!("counter {n}")));
     let log = seen.clone();
     bus.system_restart
         .on(move || log.lock().unwrap().push("restart".into()));
@@ -489,19 +500,24 @@ fn recovery_redelivers_unprocessed_events_in_order_and_only_once() {
     let report = bus.core.recover().unwrap();
     assert_eq!(report.dispatched, 3);
     assert!(report.unreadable.is_empty());
-    assert_eq!(
-        *seen.lock().unwrap(),
-        ["counter 1", "restart", "counter 4"]
-    );
+    assert_eq!(*seen.lock().unwrap(), ["counter 1", "restart", "counter 4"]);
     assert_eq!(statuses(&store)[4], (5, Status::Pending));
     hold.wait();
     assert_eq!(emitter.join().unwrap().sequence(), Some(5));
 
     assert_eq!(bus.core.recover().unwrap().dispatched, 0);
     bus.core.flush_event_store().unwrap();
-    assert!(statuses(&store).iter().all(|(_, s)| *s == Status::Processed));
+    assert!(
+        statuses(&store)
+            .iter()
+            .all(|(_, s)| *s == Status::Processed)
+    );
     assert_eq!(seen.lock().unwrap().len(), 3);
-    assert_eq!(store.last_sequence().unwrap(), 5, "recovery stores nothing again");
+    assert_eq!(
+        store.last_sequence().unwrap(),
+        5,
+        "recovery stores nothing again"
+    );
 }
 
 #[test]
@@ -533,8 +549,16 @@ fn old_payloads_that_no_longer_fit_are_reported_with_their_sequence_and_skipped(
         .map(|u| (u.sequence, u.event.as_str()))
         .collect();
     assert_eq!(unreadable, [(2, "counter"), (3, "removedEvent")]);
-    assert!(report.unreadable[0].error.contains("invalid type"), "{}", report.unreadable[0]);
-    assert!(report.unreadable[0].to_string().starts_with("stored event #2 (`counter`)"));
+    assert!(
+        report.unreadable[0].error.contains("invalid type"),
+        "{}",
+        report.unreadable[0]
+    );
+    assert!(
+        report.unreadable[0]
+            .to_string()
+            .starts_with("stored event #2 (`counter`)")
+    );
     assert_eq!(
         statuses(&store),
         [
@@ -548,7 +572,11 @@ fn old_payloads_that_no_longer_fit_are_reported_with_their_sequence_and_skipped(
     // Typed reads and replay report the same record and go on.
     let records = bus.counter.records(Query::new()).unwrap();
     assert_eq!(
-        records.records.iter().map(|r| r.payload).collect::<Vec<_>>(),
+        records
+            .records
+            .iter()
+            .map(|r| r.payload)
+            .collect::<Vec<_>>(),
         [1, 4]
     );
     assert_eq!(records.unreadable.len(), 1);
@@ -565,7 +593,11 @@ fn replay_selects_by_sequence_time_and_name_and_changes_nothing() {
     let base = 1_700_000_000_000;
     let rows: Vec<(String, String, i64)> = (1..=6)
         .map(|n| {
-            let event = if n % 2 == 0 { "packageInstall" } else { "counter" };
+            let event = if n % 2 == 0 {
+                "packageInstall"
+            } else {
+                "counter"
+            };
             let payload = if n % 2 == 0 {
                 serde_json::to_string(&install(n)).unwrap()
             } else {
@@ -589,11 +621,12 @@ fn replay_selects_by_sequence_time_and_name_and_changes_nothing() {
     let bus = bus_on(store.clone());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    bus.counter.on(move |n| log.lock().unwrap().push(format!("c{n}")));
+    bus.counter
+        .on(move |n| log.lock().unwrap().push(format!("c{n}")));
     let log = seen.clone();
     bus.package_install
         .on(move |e| log.lock().unwrap().push(format!("i{}", e.progress)));
-    let mut replay = |query: Query| {
+    let replay = |query: Query| {
         let report = bus.core.replay(&query).unwrap();
         let seen: Vec<String> = std::mem::take(&mut *seen.lock().unwrap());
         assert_eq!(report.dispatched as usize, seen.len());
@@ -601,13 +634,19 @@ fn replay_selects_by_sequence_time_and_name_and_changes_nothing() {
     };
 
     assert_eq!(replay(Query::new()), ["c1", "i2", "c3", "i4", "c5", "i6"]);
-    assert_eq!(replay(Query::new().since(Since::Sequence(4))), ["i4", "c5", "i6"]);
+    assert_eq!(
+        replay(Query::new().since(Since::Sequence(4))),
+        ["i4", "c5", "i6"]
+    );
     assert_eq!(replay(Query::new().after(4)), ["c5", "i6"]);
     assert_eq!(
         replay(Query::new().since(Since::Time(Timestamp::from_millis(base + 5 * 60_000)))),
         ["c5", "i6"]
     );
-    assert_eq!(replay(Query::new().event("packageInstall")), ["i2", "i4", "i6"]);
+    assert_eq!(
+        replay(Query::new().event("packageInstall")),
+        ["i2", "i4", "i6"]
+    );
     assert_eq!(
         replay(Query::new().event("counter").order(Order::Desc).limit(2)),
         ["c5", "c3"]
@@ -622,7 +661,11 @@ fn replay_selects_by_sequence_time_and_name_and_changes_nothing() {
     );
     bus.core.flush_event_store().unwrap();
     assert_eq!(store.last_sequence().unwrap(), 6, "replay stores nothing");
-    assert!(statuses(&store).iter().all(|(_, s)| *s == Status::Processed));
+    assert!(
+        statuses(&store)
+            .iter()
+            .all(|(_, s)| *s == Status::Processed)
+    );
 }
 
 #[test]
@@ -669,7 +712,12 @@ fn the_audit_trail_is_queryable_as_typed_records_or_json() {
 
     let json = serde_json::to_value(
         store
-            .query(&Query::new().event("counter").status(Status::Processed).limit(1))
+            .query(
+                &Query::new()
+                    .event("counter")
+                    .status(Status::Processed)
+                    .limit(1),
+            )
             .unwrap(),
     )
     .unwrap();
@@ -680,7 +728,12 @@ fn the_audit_trail_is_queryable_as_typed_records_or_json() {
     assert_eq!(record["status"], "processed");
     assert_eq!(record["manifest_version"], 1);
     assert!(record["id"].as_str().unwrap().parse::<EventId>().is_ok());
-    assert!(store.query(&Query::new().status(Status::Pending)).unwrap().is_empty());
+    assert!(
+        store
+            .query(&Query::new().status(Status::Pending))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -717,14 +770,29 @@ fn retention_removes_old_processed_events_only() {
     assert_eq!(kept, [2, 3, 6, 7, 8, 9, 10, 11]);
 
     let by_count = store.compact(&Retention::new().max_count(3)).unwrap();
-    assert_eq!(by_count.removed, 2, "6 and 8 are processed and older than the newest 3");
+    assert_eq!(
+        by_count.removed, 2,
+        "6 and 8 are processed and older than the newest 3"
+    );
     let kept: Vec<u64> = all(&store).iter().map(|r| r.sequence).collect();
     assert_eq!(kept, [2, 3, 7, 9, 10, 11]);
 
     let everything = store.compact(&Retention::new().max_count(0)).unwrap();
     assert_eq!(everything.removed, 2);
-    assert_eq!(statuses(&store), [(2, Status::Pending), (3, Status::Failed), (7, Status::Failed), (11, Status::Failed)]);
-    assert_eq!(bus.core.dead_letters().len().unwrap(), 1, "dead letters stay");
+    assert_eq!(
+        statuses(&store),
+        [
+            (2, Status::Pending),
+            (3, Status::Failed),
+            (7, Status::Failed),
+            (11, Status::Failed)
+        ]
+    );
+    assert_eq!(
+        bus.core.dead_letters().len().unwrap(),
+        1,
+        "dead letters stay"
+    );
 
     // Sequence numbers are never reused, even once the newest events are gone.
     assert_eq!(bus.counter.emit(12).unwrap().sequence(), Some(12));
@@ -739,7 +807,10 @@ fn the_schema_is_versioned_and_foreign_or_newer_files_are_refused() {
     store.integrity_check().unwrap();
     drop(store);
     // Reopening applies nothing twice.
-    assert_eq!(SqliteStore::open(&path).unwrap().schema_version().unwrap(), 1);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().schema_version().unwrap(),
+        1
+    );
 
     let connection = rusqlite::Connection::open(&path).unwrap();
     connection
@@ -750,7 +821,10 @@ fn the_schema_is_versioned_and_foreign_or_newer_files_are_refused() {
         .unwrap();
     drop(connection);
     let error = SqliteStore::open(&path).unwrap_err().to_string();
-    assert!(error.contains("schema version 99, newer than this eventbus reads (1)"), "{error}");
+    assert!(
+        error.contains("schema version 99, newer than this eventbus reads (1)"),
+        "{error}"
+    );
     let error = SqliteStore::open_read_only(&path).unwrap_err().to_string();
     assert!(error.contains("schema version 99"), "{error}");
 
@@ -760,7 +834,10 @@ fn the_schema_is_versioned_and_foreign_or_newer_files_are_refused() {
         .execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
         .unwrap();
     let error = SqliteStore::open(&foreign).unwrap_err().to_string();
-    assert!(error.contains("another application, not an eventbus store"), "{error}");
+    assert!(
+        error.contains("another application, not an eventbus store"),
+        "{error}"
+    );
 
     let missing = dir.path().join("no-such-dir").join("events.db");
     let error = SqliteStore::open(&missing).unwrap_err().to_string();
@@ -782,10 +859,25 @@ fn a_read_only_store_acknowledges_nothing_and_runs_no_handler() {
     });
 
     let error = bus.counter.emit(1).unwrap_err();
-    assert!(matches!(error, PersistError::Store { event: "counter", .. }));
+    assert!(matches!(
+        error,
+        PersistError::Store {
+            event: "counter",
+            ..
+        }
+    ));
     assert!(error.to_string().contains("read-only"), "{error}");
     let error = bus.core.emit_json("counter", "2").unwrap_err();
-    assert!(matches!(error, DispatchError::NotStored { event: "counter", .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            DispatchError::NotStored {
+                event: "counter",
+                ..
+            }
+        ),
+        "{error}"
+    );
     bus.counter.event().emit(3); // the plain `Event::emit` refuses too, and reports it
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     let kinds: Vec<FailureKind> = failures.lock().unwrap().iter().map(|f| f.kind()).collect();
@@ -799,8 +891,7 @@ fn a_read_only_store_acknowledges_nothing_and_runs_no_handler() {
 fn a_full_disk_acknowledges_exactly_what_was_stored_and_leaves_no_gap() {
     let dir = dir();
     let path = dir.path().join("events.db");
-    let store =
-        SqliteStore::open_with(&path, SqliteOptions::new().max_size(96 * 1024)).unwrap();
+    let store = SqliteStore::open_with(&path, SqliteOptions::new().max_size(96 * 1024)).unwrap();
     let bus = bus_on(store.clone());
     let _failures = failures(&bus.core);
     let handled = Arc::new(Mutex::new(Vec::new()));
@@ -833,20 +924,28 @@ fn a_full_disk_acknowledges_exactly_what_was_stored_and_leaves_no_gap() {
         .iter()
         .map(|r| (r.payload["progress"].as_u64().unwrap() as u32, r.sequence))
         .collect();
-    assert_eq!(stored, acknowledged, "exactly the acknowledged events, under their sequences");
+    assert_eq!(
+        stored, acknowledged,
+        "exactly the acknowledged events, under their sequences"
+    );
     let last = acknowledged.last().unwrap().1;
     assert_eq!(store.last_sequence().unwrap(), last);
 
     // Room again: the next event continues the sequence without a gap.
     bus.core.flush_event_store().unwrap();
     store.compact(&Retention::new().max_count(0)).unwrap();
-    assert_eq!(bus.package_install.emit(install(1)).unwrap().sequence(), Some(last + 1));
+    assert_eq!(
+        bus.package_install.emit(install(1)).unwrap().sequence(),
+        Some(last + 1)
+    );
     store.integrity_check().unwrap();
 }
 
 #[test]
 fn without_an_event_store_persisted_events_are_delivered_unstored() {
-    let bus: Bus = eventbus_runtime::BusBuilder::new(&MANIFEST).build().unwrap();
+    let bus: Bus = eventbus_runtime::BusBuilder::new(&MANIFEST)
+        .build()
+        .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let count = ran.clone();
     bus.counter.on(move |_| {

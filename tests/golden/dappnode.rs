@@ -1300,24 +1300,24 @@ const _: () = ::core::assert!(
 pub struct EventBus {
     /// A notification for the user, raised by any backend module (disk space, package errors, available updates). It is stored and shown live in the Admin UI notification panel; a reconnecting UI receives the ones it missed.
     ///
-    /// `notification` · category `notification`
-    pub notification: ::eventbus::Event<NotificationEvent>,
+    /// `notification` · category `notification` · persisted: `emit` stores it before any handler runs
+    pub notification: ::eventbus::PersistedEvent<NotificationEvent>,
     /// A notification forwarded outside the Admin UI, to the user's Web Push subscriptions and Telegram bot. The push and Telegram forwarders listen; delivery is retried because it goes over the network.
     ///
-    /// `pushNotification` · category `notification`
-    pub push_notification: ::eventbus::Event<NotificationEvent>,
+    /// `pushNotification` · category `notification` · persisted: `emit` stores it before any handler runs
+    pub push_notification: ::eventbus::PersistedEvent<NotificationEvent>,
     /// An installation started, progressed, completed or failed. Emitted by the installer; the Admin UI shows the progress and the store keeps the history.
     ///
-    /// `packageInstall` · category `package`
-    pub package_install: ::eventbus::Event<PackageEvent>,
+    /// `packageInstall` · category `package` · persisted: `emit` stores it before any handler runs
+    pub package_install: ::eventbus::PersistedEvent<PackageEvent>,
     /// An update of an installed package (manual or automatic) started, progressed, completed or failed. Emitted by the installer and the auto-update daemon; shown in the Admin UI.
     ///
-    /// `packageUpdate` · category `package`
-    pub package_update: ::eventbus::Event<PackageEvent>,
+    /// `packageUpdate` · category `package` · persisted: `emit` stores it before any handler runs
+    pub package_update: ::eventbus::PersistedEvent<PackageEvent>,
     /// A package removal started, completed or failed. Emitted by the package manager; shown in the Admin UI.
     ///
-    /// `packageRemove` · category `package`
-    pub package_remove: ::eventbus::Event<PackageEvent>,
+    /// `packageRemove` · category `package` · persisted: `emit` stores it before any handler runs
+    pub package_remove: ::eventbus::PersistedEvent<PackageEvent>,
     /// Asks for a fresh list of installed packages. Sent by the Admin UI or emitted after any container change; the package lister answers with `packages`.
     ///
     /// `requestPackages` · category `package`
@@ -1328,24 +1328,24 @@ pub struct EventBus {
     pub packages: ::eventbus::Event<Packages>,
     /// Packages were installed, updated or removed. Internal daemons listen to refresh their state (DNS records, auto-update registry, staker configuration).
     ///
-    /// `packagesModified` · category `package`
-    pub packages_modified: ::eventbus::Event<PackagesModified>,
+    /// `packagesModified` · category `package` · persisted: `emit` stores it before any handler runs
+    pub packages_modified: ::eventbus::PersistedEvent<PackagesModified>,
     /// Asks for the auto-update settings and their pending and completed updates. Sent by the Admin UI or emitted after auto-update settings change; the auto-update module answers.
     ///
     /// `requestAutoUpdateData` · category `package`
     pub request_auto_update_data: ::eventbus::Signal,
     /// The host or a core component is about to restart. Emitted by the system module; the Admin UI shows a reconnecting notice.
     ///
-    /// `systemRestart` · category `system`
-    pub system_restart: ::eventbus::Event<SystemEvent>,
+    /// `systemRestart` · category `system` · persisted: `emit` stores it before any handler runs
+    pub system_restart: ::eventbus::PersistedEvent<SystemEvent>,
     /// A core update started or finished. Emitted by the core updater; shown in the Admin UI and kept in the audit trail.
     ///
-    /// `systemUpdate` · category `system`
-    pub system_update: ::eventbus::Event<SystemEvent>,
+    /// `systemUpdate` · category `system` · persisted: `emit` stores it before any handler runs
+    pub system_update: ::eventbus::PersistedEvent<SystemEvent>,
     /// A system setting changed (static IP, domain, port mappings and the like). Emitted by the API call that made the change; modules depending on the setting listen, the UI refreshes.
     ///
-    /// `configChange` · category `system`
-    pub config_change: ::eventbus::Event<SystemEvent>,
+    /// `configChange` · category `system` · persisted: `emit` stores it before any handler runs
+    pub config_change: ::eventbus::PersistedEvent<SystemEvent>,
     /// Asks for the system information shown in the Admin UI (versions, IPs, domains). Sent by the UI or emitted after a setting changes; the system module answers.
     ///
     /// `requestSystemInfo` · category `system`
@@ -1380,12 +1380,12 @@ pub struct EventBus {
     pub run_eth_client_installer: ::eventbus::Event<RunEthClientInstaller>,
     /// The Ethereum endpoint used to resolve packages changed. The repository health daemon listens and checks the new endpoint at once.
     ///
-    /// `ethRepositoryChanged` · category `repository`
-    pub eth_repository_changed: ::eventbus::Signal,
+    /// `ethRepositoryChanged` · category `repository` · persisted: `emit` stores it before any handler runs
+    pub eth_repository_changed: ::eventbus::PersistedSignal,
     /// The IPFS client or gateways used to fetch packages changed. The repository health daemon listens and checks the new target at once.
     ///
-    /// `ipfsRepositoryChanged` · category `repository`
-    pub ipfs_repository_changed: ::eventbus::Signal,
+    /// `ipfsRepositoryChanged` · category `repository` · persisted: `emit` stores it before any handler runs
+    pub ipfs_repository_changed: ::eventbus::PersistedSignal,
     /// Entries of the DAppNode package directory, emitted while the directory is fetched (first as `loading`, then as `ok` or `error`). The Admin UI store page shows them.
     ///
     /// `directory` · category `directory`
@@ -1400,12 +1400,12 @@ pub struct EventBus {
     pub log_ui: ::eventbus::Event<ProgressLog>,
     /// The outcome of an API call made by the user. Written by the API layer after each call; stored as the user action audit trail and shown in the Admin UI activity page.
     ///
-    /// `logUserAction` · category `log`
-    pub log_user_action: ::eventbus::Event<UserActionLog>,
+    /// `logUserAction` · category `log` · persisted: `emit` stores it before any handler runs
+    pub log_user_action: ::eventbus::PersistedEvent<UserActionLog>,
     /// The Telegram bot was enabled or disabled, or its token changed. The Telegram bot daemon listens to start or stop the bot; the Admin UI updates its settings page.
     ///
-    /// `telegramStatusChanged` · category `telegram`
-    pub telegram_status_changed: ::eventbus::Event<TelegramStatusChanged>,
+    /// `telegramStatusChanged` · category `telegram` · persisted: `emit` stores it before any handler runs
+    pub telegram_status_changed: ::eventbus::PersistedEvent<TelegramStatusChanged>,
     /// The main database was created or migrated at startup. Modules that seed defaults or depend on stored settings listen.
     ///
     /// `initializedDb` · category `db`
@@ -1429,21 +1429,27 @@ impl EventBus {
     /// A bus on a core configured elsewhere (store, bridge, policies).
     pub fn with_core(core: ::eventbus::BusCore) -> Self {
         Self {
-            notification: ::eventbus::Event::new(&core, &MANIFEST.events[0]),
-            push_notification: ::eventbus::Event::new(&core, &MANIFEST.events[1]),
-            package_install: ::eventbus::Event::new(&core, &MANIFEST.events[2]),
-            package_update: ::eventbus::Event::new(&core, &MANIFEST.events[3]),
-            package_remove: ::eventbus::Event::new(&core, &MANIFEST.events[4]),
+            notification: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[0]),
+            push_notification: ::eventbus::PersistedEvent::new(
+                &core,
+                &MANIFEST.events[1],
+            ),
+            package_install: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[2]),
+            package_update: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[3]),
+            package_remove: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[4]),
             request_packages: ::eventbus::Signal::new(&core, &MANIFEST.events[5]),
             packages: ::eventbus::Event::new(&core, &MANIFEST.events[6]),
-            packages_modified: ::eventbus::Event::new(&core, &MANIFEST.events[7]),
+            packages_modified: ::eventbus::PersistedEvent::new(
+                &core,
+                &MANIFEST.events[7],
+            ),
             request_auto_update_data: ::eventbus::Signal::new(
                 &core,
                 &MANIFEST.events[8],
             ),
-            system_restart: ::eventbus::Event::new(&core, &MANIFEST.events[9]),
-            system_update: ::eventbus::Event::new(&core, &MANIFEST.events[10]),
-            config_change: ::eventbus::Event::new(&core, &MANIFEST.events[11]),
+            system_restart: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[9]),
+            system_update: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[10]),
+            config_change: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[11]),
             request_system_info: ::eventbus::Signal::new(&core, &MANIFEST.events[12]),
             run_ethical_metrics_installer: ::eventbus::Signal::new(
                 &core,
@@ -1458,16 +1464,25 @@ impl EventBus {
                 &core,
                 &MANIFEST.events[19],
             ),
-            eth_repository_changed: ::eventbus::Signal::new(&core, &MANIFEST.events[20]),
-            ipfs_repository_changed: ::eventbus::Signal::new(
+            eth_repository_changed: ::eventbus::PersistedSignal::new(
+                &core,
+                &MANIFEST.events[20],
+            ),
+            ipfs_repository_changed: ::eventbus::PersistedSignal::new(
                 &core,
                 &MANIFEST.events[21],
             ),
             directory: ::eventbus::Event::new(&core, &MANIFEST.events[22]),
             registry: ::eventbus::Event::new(&core, &MANIFEST.events[23]),
             log_ui: ::eventbus::Event::new(&core, &MANIFEST.events[24]),
-            log_user_action: ::eventbus::Event::new(&core, &MANIFEST.events[25]),
-            telegram_status_changed: ::eventbus::Event::new(&core, &MANIFEST.events[26]),
+            log_user_action: ::eventbus::PersistedEvent::new(
+                &core,
+                &MANIFEST.events[25],
+            ),
+            telegram_status_changed: ::eventbus::PersistedEvent::new(
+                &core,
+                &MANIFEST.events[26],
+            ),
             initialized_db: ::eventbus::Signal::new(&core, &MANIFEST.events[27]),
             request_devices: ::eventbus::Signal::new(&core, &MANIFEST.events[28]),
             run_nat_renewal: ::eventbus::Signal::new(&core, &MANIFEST.events[29]),

@@ -330,8 +330,8 @@ pub struct EventBus {
     /// Second line of the description.
     ///
     ///
-    /// `everything` · category `shapes`
-    pub everything: ::eventbus::Event<Everything>,
+    /// `everything` · category `shapes` · persisted: `emit` stores it before any handler runs
+    pub everything: ::eventbus::PersistedEvent<Everything>,
     /// `tree` · category `shapes`
     pub tree: ::eventbus::Event<Tree>,
     /// `inlineThing` · category `inline`
@@ -357,7 +357,7 @@ impl EventBus {
     /// A bus on a core configured elsewhere (store, bridge, policies).
     pub fn with_core(core: ::eventbus::BusCore) -> Self {
         Self {
-            everything: ::eventbus::Event::new(&core, &MANIFEST.events[0]),
+            everything: ::eventbus::PersistedEvent::new(&core, &MANIFEST.events[0]),
             tree: ::eventbus::Event::new(&core, &MANIFEST.events[1]),
             inline_thing: ::eventbus::Event::new(&core, &MANIFEST.events[2]),
             limited: ::eventbus::Signal::new(&core, &MANIFEST.events[3]),

@@ -14,6 +14,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::dead_letter::StoreError;
 use crate::meta::ManifestMeta;
@@ -23,6 +24,10 @@ use crate::timestamp::Timestamp;
 
 /// The most events in one group commit.
 pub(crate) const MAX_BATCH: usize = 1024;
+
+/// How long status updates wait for an append to share its transaction before they are written
+/// on their own.
+const STATUS_DELAY: Duration = Duration::from_millis(50);
 
 type SharedError = Arc<dyn Error + Send + Sync>;
 
@@ -83,6 +88,8 @@ struct State {
     /// The writer is working on a batch taken from the queue.
     busy: bool,
     stop: bool,
+    /// Callers of [`Journal::flush`] waiting: write status updates at once.
+    flushing: usize,
     /// Sequence numbers being re-dispatched by recovery in this process.
     recovering: HashSet<u64>,
 }
@@ -191,6 +198,8 @@ impl Journal {
     /// Waits until everything queued so far is written, then makes it durable.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         let mut state = lock(&self.queue.state);
+        state.flushing += 1;
+        self.queue.work.notify_one();
         while state.busy || !state.appends.is_empty() || !state.statuses.is_empty() {
             state = self
                 .queue
@@ -198,6 +207,7 @@ impl Journal {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        state.flushing -= 1;
         drop(state);
         self.store.sync()
     }
@@ -225,37 +235,67 @@ fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Resul
     }
 }
 
-fn write_loop(manifest: &'static ManifestMeta, store: &dyn EventStore, queue: &Queue) {
+/// What the writer takes from the queue at once: appends, and status updates.
+type Batch = (Vec<Request>, Vec<(u64, Status)>);
+
+/// Takes the next batch: every queued append (up to [`MAX_BATCH`]) with the queued status
+/// updates. Status updates alone wait up to [`STATUS_DELAY`] for an append to share its
+/// transaction, unless a flush or the stop asks for them. `None`: stopped and drained.
+fn next_batch(queue: &Queue) -> Option<Batch> {
+    let mut state = lock(&queue.state);
+    let mut deadline: Option<Instant> = None;
     loop {
-        let (appends, statuses) = {
-            let mut state = lock(&queue.state);
-            while state.appends.is_empty() && state.statuses.is_empty() && !state.stop {
-                state = queue
-                    .work
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            if state.appends.is_empty() && state.statuses.is_empty() {
-                state.busy = false;
-                queue.idle.notify_all();
-                return; // stopped and drained
-            }
-            state.busy = true;
-            let take = state.appends.len().min(MAX_BATCH);
-            let appends: Vec<Request> = state.appends.drain(..take).collect();
-            (appends, std::mem::take(&mut state.statuses))
-        };
-        if !statuses.is_empty()
-            && let Err(error) = guarded("set_status", || store.set_status(&statuses))
-        {
-            // The events stay pending: recovery dispatches them again (at-least-once).
-            eprintln!(
-                "eventbus: could not record the outcome of {} stored events ({error}); \
-                 recovery will dispatch them again",
-                statuses.len()
-            );
+        if !state.appends.is_empty() || state.stop {
+            break;
         }
-        if !appends.is_empty() {
+        if state.statuses.is_empty() {
+            deadline = None;
+            state = queue
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            continue;
+        }
+        if state.flushing > 0 || state.statuses.len() >= MAX_BATCH {
+            break;
+        }
+        let now = Instant::now();
+        let until = *deadline.get_or_insert(now + STATUS_DELAY);
+        if now >= until {
+            break;
+        }
+        state = queue
+            .work
+            .wait_timeout(state, until - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    if state.appends.is_empty() && state.statuses.is_empty() {
+        state.busy = false;
+        queue.idle.notify_all();
+        return None; // stopped and drained
+    }
+    state.busy = true;
+    let take = state.appends.len().min(MAX_BATCH);
+    let appends: Vec<Request> = state.appends.drain(..take).collect();
+    Some((appends, std::mem::take(&mut state.statuses)))
+}
+
+fn report_lost_statuses(count: usize, error: &dyn fmt::Display) {
+    // The events stay pending: recovery dispatches them again (at-least-once).
+    eprintln!(
+        "eventbus: could not record the outcome of {count} stored events ({error}); recovery \
+         will dispatch them again"
+    );
+}
+
+fn write_loop(manifest: &'static ManifestMeta, store: &dyn EventStore, queue: &Queue) {
+    while let Some((appends, statuses)) = next_batch(queue) {
+        if appends.is_empty() {
+            if let Err(error) = guarded("set_status", || store.set_status(&statuses)) {
+                report_lost_statuses(statuses.len(), &error);
+            }
+        } else {
             let events: Vec<NewEvent<'_>> = appends
                 .iter()
                 .map(|r| NewEvent {
@@ -268,25 +308,31 @@ fn write_loop(manifest: &'static ManifestMeta, store: &dyn EventStore, queue: &Q
                     fingerprint: manifest.fingerprint,
                 })
                 .collect();
-            match guarded("append", || store.append(&events)) {
+            // One transaction, one sync: the new events and the outcomes of earlier ones.
+            match guarded("append", || store.append_with_status(&events, &statuses)) {
                 Ok(appended) if appended.len() == appends.len() => {
                     for (request, appended) in appends.iter().zip(appended) {
                         request.slot.fill(Ok(appended.sequence));
                     }
                 }
-                Ok(appended) => {
-                    let error: SharedError = Arc::new(Message(format!(
-                        "the event store returned {} results for {} events",
-                        appended.len(),
-                        appends.len()
-                    )));
+                result => {
+                    let error: SharedError = match result {
+                        Err(error) => error,
+                        Ok(appended) => Arc::new(Message(format!(
+                            "the event store returned {} results for {} events",
+                            appended.len(),
+                            appends.len()
+                        ))),
+                    };
                     for request in &appends {
                         request.slot.fill(Err(error.clone()));
                     }
-                }
-                Err(error) => {
-                    for request in &appends {
-                        request.slot.fill(Err(error.clone()));
+                    // The outcomes may have been rolled back with the events: alone, they may
+                    // still fit (a full disk has room for an update in place).
+                    if !statuses.is_empty()
+                        && let Err(error) = guarded("set_status", || store.set_status(&statuses))
+                    {
+                        report_lost_statuses(statuses.len(), &error);
                     }
                 }
             }

@@ -80,6 +80,21 @@ mod store_trait {
         /// recovery, which at-least-once delivery allows.
         fn set_status(&self, updates: &[(u64, Status)]) -> Result<(), StoreError>;
 
+        /// `set_status(updates)` and `append(events)` together; the bus's writer calls this
+        /// when it has both, so a store can write them in one transaction (one sync). The
+        /// default calls the two methods. On `Err` no event may be stored (the updates may
+        /// or may not be).
+        fn append_with_status(
+            &self,
+            events: &[NewEvent<'_>],
+            updates: &[(u64, Status)],
+        ) -> Result<Vec<Appended>, StoreError> {
+            if !updates.is_empty() {
+                self.set_status(updates)?;
+            }
+            self.append(events)
+        }
+
         /// The events `query` selects, in its order.
         fn query(&self, query: &Query) -> Result<Vec<StoredEvent>, StoreError>;
 

@@ -17,9 +17,9 @@ use crate::signal::Signal;
 /// A `persist: true` event: `bus.package_install` is a `PersistedEvent<PackageEvent>`.
 ///
 /// It is an [`Event`] (it dereferences to one: `on`, `once`, `subscribe`, … are the same)
-/// whose [`emit`](Self::emit) writes the event to the bus's [`EventStore`](crate::EventStore)
-/// before any handler runs, and returns a [`Receipt`] once it is durable. See
-/// `docs/persistence.md`.
+/// whose [`emit`](Self::emit) writes the event to the bus's event store (`EventStore`, with
+/// the `store` feature) before any handler runs, and returns a [`Receipt`] once it is durable.
+/// See `docs/persistence.md`.
 ///
 /// On a bus without an event store (or a build without the `store` feature) the event is
 /// dispatched as any other and the receipt says it was not stored

@@ -495,11 +495,13 @@ fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-impl EventStore for SqliteStore {
-    fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<Appended>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
+impl SqliteStore {
+    /// Appends `events` after recording `updates`, in one transaction.
+    fn write(
+        &self,
+        events: &[NewEvent<'_>],
+        updates: &[(u64, Status)],
+    ) -> Result<Vec<Appended>, StoreError> {
         let fail = |e| self.error(&format!("cannot append {} events to", events.len()), e);
         let mut writer = self.writer()?;
         // The sequence is assigned here, inside the write transaction, from a counter that is
@@ -508,6 +510,7 @@ impl EventStore for SqliteStore {
         let transaction = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(fail)?;
+        update_statuses(&transaction, updates).map_err(fail)?;
         let last: i64 = transaction
             .query_row(
                 "SELECT value FROM counters WHERE name = 'last_sequence'",
@@ -550,8 +553,45 @@ impl EventStore for SqliteStore {
                 [last + events.len() as i64],
             )
             .map_err(fail)?;
+        // `synchronous=FULL`: the commit returns once the WAL is on disk.
         transaction.commit().map_err(fail)?;
         Ok(appended)
+    }
+}
+
+fn update_statuses(
+    transaction: &rusqlite::Transaction<'_>,
+    updates: &[(u64, Status)],
+) -> rusqlite::Result<()> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let mut update = transaction.prepare("UPDATE events SET status = ?2 WHERE sequence = ?1")?;
+    for (sequence, status) in updates {
+        update.execute(params![*sequence as i64, status.as_str()])?;
+    }
+    Ok(())
+}
+
+impl EventStore for SqliteStore {
+    fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<Appended>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(events, &[])
+    }
+
+    /// One transaction, one sync for both.
+    fn append_with_status(
+        &self,
+        events: &[NewEvent<'_>],
+        updates: &[(u64, Status)],
+    ) -> Result<Vec<Appended>, StoreError> {
+        if events.is_empty() {
+            self.set_status(updates)?;
+            return Ok(Vec::new());
+        }
+        self.write(events, updates)
     }
 
     fn set_status(&self, updates: &[(u64, Status)]) -> Result<(), StoreError> {
@@ -566,24 +606,14 @@ impl EventStore for SqliteStore {
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail)?;
-        let result = (|| {
-            let transaction = writer.transaction().map_err(fail)?;
-            {
-                let mut update = transaction
-                    .prepare("UPDATE events SET status = ?2 WHERE sequence = ?1")
-                    .map_err(fail)?;
-                for (sequence, status) in updates {
-                    update
-                        .execute(params![*sequence as i64, status.as_str()])
-                        .map_err(fail)?;
-                }
-            }
-            transaction.commit().map_err(fail)
-        })();
+        let result = writer.transaction().and_then(|transaction| {
+            update_statuses(&transaction, updates)?;
+            transaction.commit()
+        });
         writer
             .pragma_update(None, "synchronous", "FULL")
             .map_err(fail)?;
-        result
+        result.map_err(fail)
     }
 
     fn query(&self, query: &Query) -> Result<Vec<StoredEvent>, StoreError> {

@@ -104,18 +104,22 @@ mod enabled {
     #[cfg(feature = "async")]
     /// The current delivery scope, to re-enter later.
     pub(crate) fn capture() -> Carried {
-        CURRENT.with(|current| current.borrow().clone())
+        CURRENT
+            .try_with(|current| current.borrow().clone())
+            .unwrap_or(None)
     }
 
     /// The sequence number of the delivery of `event` in progress on this thread.
     pub(crate) fn current_sequence(event: &str) -> Option<u64> {
-        CURRENT.with(|current| {
-            current
-                .borrow()
-                .as_ref()
-                .filter(|d| d.event == event)
-                .map(|d| d.sequence)
-        })
+        CURRENT
+            .try_with(|current| {
+                current
+                    .borrow()
+                    .as_ref()
+                    .filter(|d| d.event == event)
+                    .map(|d| d.sequence)
+            })
+            .unwrap_or(None)
     }
 
     /// Restores the previous scope when dropped.
@@ -125,7 +129,10 @@ mod enabled {
 
     /// Makes `carried` the current scope until the guard drops.
     pub(crate) fn enter(carried: Carried) -> Entered {
-        let previous = CURRENT.with(|current| current.replace(carried));
+        // During thread-local destruction there is no scope to enter: `carried` is dropped.
+        let previous = CURRENT
+            .try_with(|current| current.replace(carried))
+            .unwrap_or(None);
         Entered { previous }
     }
 
@@ -133,14 +140,16 @@ mod enabled {
         fn drop(&mut self) {
             let previous = self.previous.take();
             // Dropping what was current may record an outcome; do it outside the borrow.
-            let _finished = CURRENT.with(|current| current.replace(previous));
+            let _finished = CURRENT
+                .try_with(|current| current.replace(previous))
+                .unwrap_or(None);
         }
     }
 
     /// A dead letter of `event` was created: the delivery in scope, if it is of that event,
     /// failed. (A handler emitting another event does so in its own scope, or in none.)
     pub(crate) fn dead_lettered(event: &'static str) {
-        CURRENT.with(|current| {
+        let _ = CURRENT.try_with(|current| {
             if let Some(delivery) = current.borrow().as_ref()
                 && delivery.event == event
             {

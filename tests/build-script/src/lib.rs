@@ -31,8 +31,15 @@ mod tests {
         let s = seen.clone();
         bus.package_install
             .on(move |e| s.lock().unwrap().push((e.dnp_name.clone(), e.status)));
-        bus.package_install.emit(install(PackageStatus::Started));
-        bus.package_install.emit(install(PackageStatus::Completed));
+        // A `persist: true` event: `emit` says whether it was stored (no store here).
+        let receipt = bus
+            .package_install
+            .emit(install(PackageStatus::Started))
+            .unwrap();
+        assert!(!receipt.is_stored());
+        bus.package_install
+            .emit(install(PackageStatus::Completed))
+            .unwrap();
         assert_eq!(
             *seen.lock().unwrap(),
             [
@@ -77,7 +84,8 @@ mod tests {
                 s.spawn(move || {
                     for _ in 0..1000 {
                         bus.telegram_status_changed
-                            .emit(TelegramStatusChanged { enabled: true });
+                            .emit(TelegramStatusChanged { enabled: true })
+                            .unwrap();
                     }
                 });
             }

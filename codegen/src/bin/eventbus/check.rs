@@ -10,9 +10,15 @@ use crate::{Fatal, Format, style};
 /// Loads a manifest; a missing or unreadable file is a [`Fatal`] one-liner, a broken manifest
 /// is returned as its report.
 pub fn load(path: &Path) -> Result<Result<Model, Error>, Fatal> {
-    let bytes = std::fs::read(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
-    let source = String::from_utf8(bytes)
-        .map_err(|e| Fatal(format!("`{}` is not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        Fatal(format!(
+            "`{}` is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     Ok(Model::parse(path, &source))
 }
 
@@ -62,8 +68,15 @@ pub fn run(path: &Path, format: Format) -> Result<ExitCode, Fatal> {
                     })
                     .collect(),
             };
-            crate::out!("{}", serde_json::to_string_pretty(&diagnostics).unwrap_or_default());
-            Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            crate::out!(
+                "{}",
+                serde_json::to_string_pretty(&diagnostics).unwrap_or_default()
+            );
+            Ok(if result.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

@@ -11,9 +11,11 @@ use crate::{DiffFormat, Fatal, style};
 fn read_old(spec: &str) -> Result<(String, String), Fatal> {
     match spec.strip_prefix("git:") {
         Some(rest) => {
-            let (rev, path) = rest
-                .split_once(':')
-                .ok_or_else(|| Fatal(format!("`{spec}`: expected `git:REV:path`, e.g. `git:HEAD~1:events.yaml`")))?;
+            let (rev, path) = rest.split_once(':').ok_or_else(|| {
+                Fatal(format!(
+                    "`{spec}`: expected `git:REV:path`, e.g. `git:HEAD~1:events.yaml`"
+                ))
+            })?;
             let output = Command::new("git")
                 .args(["show", &format!("{rev}:{path}")])
                 .output()
@@ -22,11 +24,13 @@ fn read_old(spec: &str) -> Result<(String, String), Fatal> {
                 let why = String::from_utf8_lossy(&output.stderr);
                 return Err(Fatal(format!("`{spec}`: {}", why.trim())));
             }
-            let text = String::from_utf8(output.stdout).map_err(|_| Fatal(format!("`{spec}` is not UTF-8 text")))?;
+            let text = String::from_utf8(output.stdout)
+                .map_err(|_| Fatal(format!("`{spec}` is not UTF-8 text")))?;
             Ok((format!("{rev}:{path}"), text))
         }
         None => {
-            let text = std::fs::read_to_string(spec).map_err(|e| Fatal(format!("cannot read `{spec}`: {e}")))?;
+            let text = std::fs::read_to_string(spec)
+                .map_err(|e| Fatal(format!("cannot read `{spec}`: {e}")))?;
             Ok((spec.to_owned(), text))
         }
     }
@@ -39,10 +43,19 @@ fn parse(label: &str, text: &str) -> Result<Model, ExitCode> {
     })
 }
 
-pub fn run(old: &str, new: &Path, format: DiffFormat, allow_breaking: bool) -> Result<ExitCode, Fatal> {
+pub fn run(
+    old: &str,
+    new: &Path,
+    format: DiffFormat,
+    allow_breaking: bool,
+) -> Result<ExitCode, Fatal> {
     let (old_label, old_text) = read_old(old)?;
-    let new_text = std::fs::read_to_string(new).map_err(|e| Fatal(format!("cannot read `{}`: {e}", new.display())))?;
-    let (old_model, new_model) = match (parse(&old_label, &old_text), parse(&new.display().to_string(), &new_text)) {
+    let new_text = std::fs::read_to_string(new)
+        .map_err(|e| Fatal(format!("cannot read `{}`: {e}", new.display())))?;
+    let (old_model, new_model) = match (
+        parse(&old_label, &old_text),
+        parse(&new.display().to_string(), &new_text),
+    ) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(code), _) | (_, Err(code)) => return Ok(code),
     };
@@ -50,7 +63,14 @@ pub fn run(old: &str, new: &Path, format: DiffFormat, allow_breaking: bool) -> R
     match format {
         DiffFormat::Text => crate::out_raw!("{}", diff::text_report(&changes)),
         DiffFormat::Markdown => crate::out_raw!("{}", diff::markdown_report(&changes)),
-        DiffFormat::Json => crate::out!("{}", serde_json::to_string_pretty(&changes).unwrap_or_default()),
+        DiffFormat::Json => crate::out!(
+            "{}",
+            serde_json::to_string_pretty(&changes).unwrap_or_default()
+        ),
     }
-    Ok(if diff::has_breaking(&changes) && !allow_breaking { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if diff::has_breaking(&changes) && !allow_breaking {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -11,6 +11,8 @@ use crate::{Fatal, check};
 pub struct Outputs {
     pub rust: Option<PathBuf>,
     pub ts: Option<PathBuf>,
+    /// Also `client.ts` next to `ts`.
+    pub ts_client: bool,
     pub docs: Option<PathBuf>,
     pub asyncapi: Option<PathBuf>,
 }
@@ -22,13 +24,20 @@ fn render(model: &Model, outputs: &Outputs) -> Vec<(PathBuf, String)> {
     }
     if let Some(path) = &outputs.ts {
         files.push((path.clone(), typescript::file(model)));
+        if outputs.ts_client {
+            let (client, module) = eventbus_codegen::ts_client::beside(path);
+            files.push((client, eventbus_codegen::ts_client::file(&module)));
+        }
     }
     if let Some(path) = &outputs.docs {
         files.push((path.clone(), markdown::markdown(model)));
     }
     if let Some(path) = &outputs.asyncapi {
         let doc = asyncapi::document(model);
-        files.push((path.clone(), serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"));
+        files.push((
+            path.clone(),
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
+        ));
     }
     files
 }
@@ -39,20 +48,35 @@ fn write_all(files: Vec<(PathBuf, String)>, check: bool) -> Result<ExitCode, Fat
     for (path, contents) in files {
         if check {
             if std::fs::read(&path).ok().as_deref() != Some(contents.as_bytes()) {
-                eprintln!("stale: {} (run `eventbus generate` and commit the result)", path.display());
+                eprintln!(
+                    "stale: {} (run `eventbus generate` and commit the result)",
+                    path.display()
+                );
                 stale += 1;
             }
         } else {
             let written = write_if_changed(&path, contents.as_bytes())
                 .map_err(|e| Fatal(format!("cannot write `{}`: {e}", path.display())))?;
-            eprintln!("{} {}", if written { "wrote" } else { "unchanged" }, path.display());
+            eprintln!(
+                "{} {}",
+                if written { "wrote" } else { "unchanged" },
+                path.display()
+            );
         }
     }
-    Ok(if stale > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if stale > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn run(manifest: &Path, outputs: Outputs, check: bool) -> Result<ExitCode, Fatal> {
-    if outputs.rust.is_none() && outputs.ts.is_none() && outputs.docs.is_none() && outputs.asyncapi.is_none() {
+    if outputs.rust.is_none()
+        && outputs.ts.is_none()
+        && outputs.docs.is_none()
+        && outputs.asyncapi.is_none()
+    {
         return Err(Fatal("nothing to generate: give at least one of --rust DIR, --ts FILE, --docs FILE, --asyncapi FILE".into()));
     }
     let model = match check::load_or_report(manifest)? {

@@ -1,4 +1,5 @@
-//! `eventbus`: check a manifest, generate code and docs from it, and compare two versions.
+//! `eventbus`: check a manifest, generate code and docs from it, compare two versions, and
+//! inspect the audit trail of an event store.
 //!
 //! A thin shell over `eventbus_codegen`: it parses arguments, reads files, calls the core and
 //! prints. Exit codes: 0 success, 1 the manifest is invalid / an output is stale / a breaking
@@ -7,6 +8,7 @@
 mod check;
 mod diff;
 mod generate;
+mod store;
 mod style;
 
 use std::path::PathBuf;
@@ -15,7 +17,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "eventbus", version, about = "Typed events from one manifest: check, generate, document, diff")]
+#[command(
+    name = "eventbus",
+    version,
+    about = "Typed events from one manifest: check, generate, document, diff; inspect event stores"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,6 +49,9 @@ enum Command {
         /// TypeScript file (types, guards, client).
         #[arg(long, value_name = "FILE")]
         ts: Option<PathBuf>,
+        /// With --ts: also write the typed WebSocket client, `client.ts`, next to it.
+        #[arg(long, requires = "ts")]
+        ts_client: bool,
         /// Markdown documentation file.
         #[arg(long, value_name = "FILE")]
         docs: Option<PathBuf>,
@@ -77,6 +86,11 @@ enum Command {
         /// Exit 0 even when a change is breaking.
         #[arg(long)]
         allow_breaking: bool,
+    },
+    /// Inspect a SQLite event store: the audit trail of persisted events.
+    Store {
+        #[command(subcommand)]
+        command: store::StoreCommand,
     },
 }
 
@@ -122,11 +136,37 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { manifest, format } => check::run(&manifest, format),
-        Command::Generate { manifest, rust, ts, docs, asyncapi, check } => {
-            generate::run(&manifest, generate::Outputs { rust, ts, docs, asyncapi }, check)
-        }
-        Command::Docs { manifest, out, check } => generate::docs(&manifest, out, check),
-        Command::Diff { old, new, format, allow_breaking } => diff::run(&old, &new, format, allow_breaking),
+        Command::Generate {
+            manifest,
+            rust,
+            ts,
+            ts_client,
+            docs,
+            asyncapi,
+            check,
+        } => generate::run(
+            &manifest,
+            generate::Outputs {
+                rust,
+                ts,
+                ts_client,
+                docs,
+                asyncapi,
+            },
+            check,
+        ),
+        Command::Docs {
+            manifest,
+            out,
+            check,
+        } => generate::docs(&manifest, out, check),
+        Command::Diff {
+            old,
+            new,
+            format,
+            allow_breaking,
+        } => diff::run(&old, &new, format, allow_breaking),
+        Command::Store { command } => store::run(command),
     };
     match result {
         Ok(code) => code,

@@ -38,7 +38,11 @@ pub fn report(text: &str) -> String {
                 let (pad, rest) = line.split_at(line.find("-->").unwrap_or(0));
                 format!("{pad}\x1b[1;34m-->\x1b[0m{}", &rest[3..])
             } else if let Some(pos) = line.find("= help:") {
-                format!("{}\x1b[1;34m=\x1b[0m \x1b[1mhelp\x1b[0m:{}", &line[..pos], &line[pos + 7..])
+                format!(
+                    "{}\x1b[1;34m=\x1b[0m \x1b[1mhelp\x1b[0m:{}",
+                    &line[..pos],
+                    &line[pos + 7..]
+                )
             } else {
                 line.to_owned()
             }

@@ -1,0 +1,106 @@
+//! The upgrade request: origin, token, `since` and subprotocol checks, before any frame.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
+use axum::http::header::{HOST, ORIGIN, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::{bearer, constant_time_eq};
+use super::frame::{self, SUBPROTOCOL};
+use super::hub::Hub;
+
+#[derive(Deserialize)]
+struct Params {
+    token: Option<String>,
+    since: Option<String>,
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+/// `GET <path>`: checks the request, then upgrades it.
+pub(crate) async fn upgrade(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let counters = &hub.counters;
+    if hub.is_closed() {
+        counters.refused_other.fetch_add(1, Ordering::Relaxed);
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the event bridge is closed",
+        );
+    }
+    if let Some(origin) = headers.get(ORIGIN) {
+        let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|origin| hub.config.origins.allows(origin, host));
+        if !allowed {
+            counters.refused_origin.fetch_add(1, Ordering::Relaxed);
+            return refuse(StatusCode::FORBIDDEN, "this origin may not connect");
+        }
+    }
+    let params = match Query::<Params>::try_from_uri(&uri) {
+        Ok(Query(params)) => params,
+        Err(_) => Params {
+            token: None,
+            since: None,
+        },
+    };
+    let token = bearer(&headers).or(params.token.as_deref());
+    let authenticated = match token {
+        Some(token) if constant_time_eq(token.as_bytes(), hub.config.token.as_bytes()) => true,
+        None if hub.config.first_frame_auth => false,
+        _ => {
+            counters.refused_token.fetch_add(1, Ordering::Relaxed);
+            let mut response = refuse(StatusCode::UNAUTHORIZED, "a valid token is required");
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                "Bearer realm=\"eventbus\"".parse().expect("a valid header"),
+            );
+            return response;
+        }
+    };
+    let since = match params.since.as_deref() {
+        None | Some("") => None,
+        Some(text) => match frame::parse_sequence(text) {
+            Some(since) => Some(since),
+            None => {
+                counters.refused_other.fetch_add(1, Ordering::Relaxed);
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "`since` must be a sequence number (decimal digits)",
+                );
+            }
+        },
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            counters.refused_other.fetch_add(1, Ordering::Relaxed);
+            return rejection.into_response();
+        }
+    };
+    if !ws.requested_protocols().any(|p| p == SUBPROTOCOL) {
+        counters.refused_other.fetch_add(1, Ordering::Relaxed);
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "offer the `cloudevents.json` WebSocket subprotocol (Sec-WebSocket-Protocol)",
+        );
+    }
+    let limit = hub.config.hard_limit();
+    ws.protocols([SUBPROTOCOL])
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| super::conn::run(hub, socket, authenticated, since))
+}

@@ -1,0 +1,170 @@
+//! The WebSocket bridge: events cross between the bus and browsers, as the manifest allows.
+//!
+//! Events whose manifest `ui` is `to_ui` or `both` go to every connected client as
+//! CloudEvents 1.0 JSON frames (subprotocol `cloudevents.json`); a client may send the events
+//! whose `ui` is `from_ui` or `both`, each validated against its payload type and emitted with
+//! [`BusCore::emit_json`]. Anything else a client sends is refused with an error frame and
+//! changes nothing. Clients need the token; browser origins are checked; each client has a
+//! rate limit on what it sends and a bounded queue for what it receives. With an event store
+//! (feature `store`), persisted events carry their sequence number and a client that
+//! reconnects with `?since=<sequence>` receives every one it missed, once, then live events.
+//! The protocol is specified in `docs/bridge.md`.
+//!
+//! ```no_run
+//! # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+//! use eventbus_runtime::BusCore;
+//! use eventbus_runtime::bridge::{Bridge, BridgeConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let core = BusCore::new(manifest); // a generated `EventBus` derefs to its `BusCore`
+//! let bridge = Bridge::new(&core, BridgeConfig::new(std::env::var("EVENTS_TOKEN").unwrap()));
+//!
+//! // Mounted into your own axum app, next to your routes…
+//! let app = axum::Router::new()
+//!     .route("/health", axum::routing::get(|| async { "ok" }))
+//!     .merge(bridge.router())
+//!     .merge(bridge.metrics_router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await
+//! // … or on its own: `bridge::serve("127.0.0.1:8080", &core, config).await`.
+//! # }
+//! ```
+
+mod auth;
+mod config;
+mod conn;
+mod frame;
+mod http;
+mod hub;
+mod stats;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use config::{
+    AllowedOrigins, BridgeConfig, DEFAULT_AUTH_TIMEOUT, DEFAULT_BURST, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_PATH, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT, DEFAULT_QUEUE,
+    DEFAULT_RATE_PER_SECOND, DEFAULT_WRITE_TIMEOUT,
+};
+pub use frame::{
+    ACK, AUTH, CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TOO_SLOW,
+    CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, ERROR, ErrorCode, SUBPROTOCOL, WELCOME,
+};
+pub use stats::{BridgeStats, prometheus_text};
+
+use crate::bus::BusCore;
+
+/// A bridge between one bus and its WebSocket clients. Cloning is cheap; clones share the
+/// clients.
+///
+/// Creating it subscribes one listener (labelled `eventbus-bridge`) to every `to_ui` / `both`
+/// event of the bus, so `listener_count()` counts it; dropping the last clone (and the routers
+/// made from it) unsubscribes them. Until a client connects the listeners return at once: no
+/// payload is serialised for nobody.
+#[derive(Clone)]
+pub struct Bridge {
+    hub: Arc<hub::Hub>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("package", &self.hub.core.manifest().package)
+            .field("path", &self.hub.config.path)
+            .field("clients", &self.hub.client_count())
+            .finish()
+    }
+}
+
+impl Bridge {
+    /// A bridge for `bus` (a generated `EventBus` derefs to its [`BusCore`], so `&bus` works).
+    /// With the `store` feature and a bus built with an event store, persisted events are sent
+    /// with their sequence number and clients can resume.
+    pub fn new(bus: &BusCore, config: BridgeConfig) -> Bridge {
+        Bridge {
+            hub: hub::Hub::new(bus, config),
+        }
+    }
+
+    /// An axum router with the WebSocket endpoint at the configured
+    /// [`path`](BridgeConfig::path) (`GET /events`), to `merge` into your app. It needs a
+    /// tokio runtime (as any axum app).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(&self.hub.config.path, get(http::upgrade))
+            .with_state(self.hub.clone())
+    }
+
+    /// An axum router with `GET /metrics`: the bus's stats and this bridge's counters in the
+    /// Prometheus text format (see [`prometheus_text`]). It is not behind the token: mount it
+    /// only where your scraper (not the world) can reach it, or wrap it in your own auth.
+    pub fn metrics_router(&self) -> Router {
+        let bridge = self.clone();
+        Router::new().route(
+            "/metrics",
+            get(move || {
+                let bridge = bridge.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        bridge.prometheus_text(),
+                    )
+                }
+            }),
+        )
+    }
+
+    /// The bus's stats and this bridge's counters in the Prometheus text format.
+    pub fn prometheus_text(&self) -> String {
+        prometheus_text(&self.hub.core.stats(), Some(&self.stats()))
+    }
+
+    /// A snapshot of the bridge's counters.
+    pub fn stats(&self) -> BridgeStats {
+        self.hub.counters.snapshot(self.hub.client_count())
+    }
+
+    /// Stops the bridge: new upgrades get 503, and every client is sent what was already
+    /// queued for it, then a close frame (1001) whose reason carries its resume point. Call it
+    /// before shutting the server down so browsers reconnect where they left off.
+    pub fn close(&self) {
+        self.hub.close();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.hub.is_closed()
+    }
+}
+
+/// A router with the bridge of `bus` mounted at the configured path: the same as
+/// `Bridge::new(bus, config).router()`.
+pub fn router(bus: &BusCore, config: BridgeConfig) -> Router {
+    Bridge::new(bus, config).router()
+}
+
+/// Serves the bridge of `bus` on its own: binds `addr` and runs until the listener fails.
+///
+/// ```no_run
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let core = eventbus_runtime::BusCore::new(manifest);
+/// let config = eventbus_runtime::bridge::BridgeConfig::new("s3cret");
+/// eventbus_runtime::bridge::serve("127.0.0.1:8080", &core, config).await
+/// # }
+/// ```
+pub async fn serve(
+    addr: impl tokio::net::ToSocketAddrs,
+    bus: &BusCore,
+    config: BridgeConfig,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, router(bus, config)).await
+}

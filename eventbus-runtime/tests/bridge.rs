@@ -1,0 +1,983 @@
+//! The WebSocket bridge against real clients (tokio-tungstenite) over loopback TCP: the
+//! handshake checks, every refusal, slow clients, resume from the store, shutdown.
+//!
+//! No assertion depends on timing: waits are for frames or conditions, each bounded, and fail
+//! with a message saying what did not come.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use eventbus_runtime::bridge::{self, AllowedOrigins, Bridge, BridgeConfig};
+use eventbus_runtime::{
+    BusCore, Event, EventMeta, ManifestMeta, PersistedEvent, Policies, Signal, SqliteStore,
+    UiDirection,
+};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const TOKEN: &str = "test-token-0123456789";
+/// The longest any single wait may take before the test fails.
+const WAIT: Duration = Duration::from_secs(20);
+
+const fn event(
+    name: &'static str,
+    payload: Option<&'static str>,
+    persist: bool,
+    ui: UiDirection,
+) -> EventMeta {
+    EventMeta {
+        name,
+        category: "test",
+        description: "",
+        payload,
+        persist,
+        ui,
+        deprecated: None,
+        policies: Policies::NONE,
+    }
+}
+
+static EVENTS: [EventMeta; 5] = [
+    event("notice", Some("Notice"), true, UiDirection::ToUi),
+    event("status", Some("Status"), false, UiDirection::ToUi),
+    event("refresh", None, false, UiDirection::FromUi),
+    event("level", Some("Level"), false, UiDirection::Both),
+    event("audit", Some("u32"), true, UiDirection::None),
+];
+static MANIFEST: ManifestMeta = ManifestMeta {
+    package: "demo",
+    version: 1,
+    fingerprint: "0123456789abcdef",
+    events: &EVENTS,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Notice {
+    title: String,
+    n: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Status {
+    text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Level {
+    value: u8,
+}
+
+/// A bus with a SQLite store, its bridge served on an ephemeral loopback port, and counters of
+/// what the handlers of the client-sent events saw.
+struct Server {
+    _dir: tempfile::TempDir,
+    core: BusCore,
+    notice: PersistedEvent<Notice>,
+    status: Event<Status>,
+    audit: PersistedEvent<u32>,
+    refreshes: Arc<AtomicUsize>,
+    levels: Arc<std::sync::Mutex<Vec<u8>>>,
+    bridge: Bridge,
+    addr: std::net::SocketAddr,
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    // tmpfs when there is one: every persisted emit waits for an fsync.
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+async fn start(config: BridgeConfig) -> Server {
+    let dir = temp_dir();
+    let store = SqliteStore::open(dir.path().join("events.db")).expect("the store opens");
+    let core: BusCore = BusCore::builder(&MANIFEST)
+        .event_store(store)
+        .build()
+        .expect("the bus builds");
+    let meta = |name| MANIFEST.event(name).unwrap();
+    let notice = PersistedEvent::new(&core, meta("notice"));
+    let status = Event::new(&core, meta("status"));
+    let refresh = Signal::new(&core, meta("refresh"));
+    let level: Event<Level> = Event::new(&core, meta("level"));
+    let audit = PersistedEvent::new(&core, meta("audit"));
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let count = refreshes.clone();
+    refresh.on(move || {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    let levels = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = levels.clone();
+    level.on(move |l: &Level| seen.lock().unwrap().push(l.value));
+    let bridge = Bridge::new(&core, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = bridge.router().merge(bridge.metrics_router());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Server {
+        _dir: dir,
+        core,
+        notice,
+        status,
+        audit,
+        refreshes,
+        levels,
+        bridge,
+        addr,
+    }
+}
+
+fn config() -> BridgeConfig {
+    BridgeConfig::new(TOKEN)
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How a test client presents itself.
+#[derive(Default, Clone)]
+struct Hello {
+    query: String,
+    bearer: Option<String>,
+    origin: Option<String>,
+    no_subprotocol: bool,
+}
+
+impl Hello {
+    fn token() -> Hello {
+        Hello {
+            bearer: Some(TOKEN.into()),
+            ..Hello::default()
+        }
+    }
+
+    fn query(mut self, query: &str) -> Hello {
+        self.query = query.into();
+        self
+    }
+}
+
+async fn upgrade(server: &Server, hello: Hello) -> Result<Socket, tungstenite::Error> {
+    let url = format!("ws://{}/events{}", server.addr, hello.query);
+    let mut request = url.into_client_request().unwrap();
+    let headers = request.headers_mut();
+    if !hello.no_subprotocol {
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            "cloudevents.json".parse().unwrap(),
+        );
+    }
+    if let Some(token) = &hello.bearer {
+        headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    if let Some(origin) = &hello.origin {
+        headers.insert("Origin", origin.parse().unwrap());
+    }
+    let (socket, response) = tokio_tungstenite::connect_async(request).await?;
+    assert_eq!(
+        response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .map(|v| v.to_str().unwrap()),
+        Some("cloudevents.json")
+    );
+    Ok(socket)
+}
+
+/// The HTTP status of a refused upgrade.
+async fn refused(server: &Server, hello: Hello) -> u16 {
+    match upgrade(server, hello).await {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("expected an HTTP refusal, the upgrade succeeded"),
+    }
+}
+
+/// Connects with the token in the header and reads the welcome frame.
+async fn connect(server: &Server, query: &str) -> (Socket, Value) {
+    let mut socket = upgrade(server, Hello::token().query(query))
+        .await
+        .expect("the upgrade succeeds");
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["type"], "eventbus.bridge.welcome", "{welcome}");
+    (socket, welcome)
+}
+
+/// The next text frame, as JSON.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("no frame came within the wait")
+            .expect("the connection ended while a frame was expected")
+            .expect("the connection failed while a frame was expected");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("frames are JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until the server's close frame; returns its code and reason.
+async fn closed(socket: &mut Socket) -> (u16, String) {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("the server did not close the connection within the wait");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.to_string());
+            }
+            Some(Ok(Message::Close(None))) => return (1005, String::new()),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => panic!("the connection failed instead of closing: {error}"),
+            None => panic!("the connection ended without a close frame"),
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::text(frame.to_string()))
+        .await
+        .expect("the frame is sent");
+}
+
+fn client_event(id: &str, kind: &str, data: Option<Value>) -> Value {
+    let mut frame = json!({
+        "specversion": "1.0", "id": id, "source": "/test-client", "type": kind,
+    });
+    if let Some(data) = data {
+        frame["data"] = data;
+        frame["datacontenttype"] = "application/json".into();
+    }
+    frame
+}
+
+fn seq(frame: &Value) -> u64 {
+    frame["sequence"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no sequence in {frame}"))
+        .parse()
+        .unwrap()
+}
+
+/// Waits (bounded) until `condition` holds.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn notice_of(n: u32) -> Notice {
+    Notice {
+        title: format!("notice {n}"),
+        n,
+    }
+}
+
+#[tokio::test]
+async fn sends_to_ui_events_as_cloudevents() {
+    let server = start(config()).await;
+    let (mut socket, welcome) = connect(&server, "").await;
+    assert_eq!(welcome["specversion"], "1.0");
+    assert_eq!(welcome["source"], "/demo");
+    assert_eq!(welcome["data"]["package"], "demo");
+    assert_eq!(welcome["data"]["fingerprint"], "0123456789abcdef");
+    assert_eq!(welcome["data"]["sequence"], "00000000000000000000");
+    assert_eq!(welcome["data"]["resumed"], false);
+    assert_eq!(welcome["data"]["limits"]["maxFrameBytes"], 65536);
+
+    let receipt = server.notice.emit(notice_of(1)).unwrap();
+    server.status.emit(Status {
+        text: "syncing".into(),
+    });
+
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["specversion"], "1.0");
+    assert_eq!(frame["type"], "demo.notice");
+    assert_eq!(frame["source"], "/demo");
+    assert_eq!(frame["datacontenttype"], "application/json");
+    assert_eq!(frame["data"], json!({"title": "notice 1", "n": 1}));
+    assert_eq!(frame["sequence"], "00000000000000000001");
+    assert_eq!(
+        frame["id"].as_str().unwrap(),
+        receipt.id().unwrap().to_string()
+    );
+    let time = frame["time"].as_str().unwrap();
+    assert!(
+        time.ends_with('Z') && time.len() == 24,
+        "RFC 3339 time: {time}"
+    );
+
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["type"], "demo.status");
+    assert_eq!(frame["data"], json!({"text": "syncing"}));
+    assert!(
+        frame.get("sequence").is_none(),
+        "live-only events have no sequence"
+    );
+    assert!(!frame["id"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn only_events_the_manifest_sends_to_the_ui_cross() {
+    let server = start(config()).await;
+    let (mut socket, _) = connect(&server, "").await;
+    // `audit` is `ui: none` (and persisted), `refresh` is `from_ui`: neither reaches clients.
+    server.audit.emit(7).unwrap();
+    server.core.emit_json("refresh", "null").unwrap();
+    server.status.emit(Status {
+        text: "after".into(),
+    });
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["type"], "demo.status", "{frame}");
+    // The persisted `audit` took sequence 1; the next notice is 2 and nothing else came.
+    server.notice.emit(notice_of(2)).unwrap();
+    let frame = next(&mut socket).await;
+    assert_eq!(
+        (frame["type"].as_str(), seq(&frame)),
+        (Some("demo.notice"), 2)
+    );
+}
+
+#[tokio::test]
+async fn accepts_from_ui_events_validated_and_acknowledged() {
+    let server = start(config()).await;
+    let (mut socket, _) = connect(&server, "").await;
+    send(&mut socket, client_event("r1", "demo.refresh", None)).await;
+    let ack = next(&mut socket).await;
+    assert_eq!(ack["type"], "eventbus.bridge.ack");
+    assert_eq!(ack["data"], json!({"ref": "r1", "event": "refresh"}));
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
+
+    // `level` is `both`: accepted, and sent to the clients like any `to_ui` event.
+    send(
+        &mut socket,
+        client_event("l1", "demo.level", Some(json!({"value": 3}))),
+    )
+    .await;
+    let mut frames = vec![next(&mut socket).await, next(&mut socket).await];
+    frames.sort_by_key(|f| f["type"].as_str().unwrap().to_owned());
+    assert_eq!(frames[0]["type"], "demo.level");
+    assert_eq!(frames[0]["data"], json!({"value": 3}));
+    assert_eq!(frames[1]["type"], "eventbus.bridge.ack");
+    assert_eq!(*server.levels.lock().unwrap(), [3]);
+    assert_eq!(server.bridge.stats().accepted, 2);
+}
+
+/// Every kind of bad frame: an error frame with its code (and `ref`, `event`, `path` where
+/// they apply), nothing emitted, and the connection and the bus still work.
+#[tokio::test]
+async fn refuses_bad_frames_and_keeps_working() {
+    let server = start(config().max_frame_bytes(1024)).await;
+    let (mut socket, _) = connect(&server, "").await;
+    let cases: Vec<(Message, &str, Option<&str>, Option<&str>)> = vec![
+        (Message::text("not json"), "malformed", None, None),
+        (Message::text("[1, 2]"), "malformed", None, None),
+        (
+            Message::text(json!({"id": "m1", "type": "demo.refresh"}).to_string()),
+            "malformed",
+            Some("m1"),
+            None,
+        ),
+        (
+            Message::text(
+                json!({"specversion": "0.3", "id": "m2", "type": "demo.refresh"}).to_string(),
+            ),
+            "malformed",
+            Some("m2"),
+            None,
+        ),
+        (
+            Message::text(json!({"specversion": "1.0", "type": "demo.refresh"}).to_string()),
+            "malformed",
+            None,
+            None,
+        ),
+        (
+            Message::text(
+                client_event("m3", "demo.level", Some(json!({"value": 1})))
+                    .as_object()
+                    .map(|o| {
+                        let mut o = o.clone();
+                        o.insert("datacontenttype".into(), "text/plain".into());
+                        Value::Object(o)
+                    })
+                    .unwrap()
+                    .to_string(),
+            ),
+            "malformed",
+            Some("m3"),
+            None,
+        ),
+        (Message::binary(vec![1u8, 2, 3]), "malformed", None, None),
+        (
+            Message::text(client_event("u1", "demo.refesh", None).to_string()),
+            "unknown_event",
+            Some("u1"),
+            None,
+        ),
+        (
+            Message::text(client_event("u2", "other.refresh", None).to_string()),
+            "unknown_event",
+            Some("u2"),
+            None,
+        ),
+        (
+            Message::text(
+                client_event("d1", "demo.status", Some(json!({"text": "x"}))).to_string(),
+            ),
+            "not_allowed",
+            Some("d1"),
+            Some("status"),
+        ),
+        (
+            Message::text(
+                client_event("d2", "demo.notice", Some(json!({"title": "x", "n": 1}))).to_string(),
+            ),
+            "not_allowed",
+            Some("d2"),
+            Some("notice"),
+        ),
+        (
+            Message::text(client_event("d3", "demo.audit", Some(json!(1))).to_string()),
+            "not_allowed",
+            Some("d3"),
+            Some("audit"),
+        ),
+        (
+            Message::text(
+                client_event("p1", "demo.level", Some(json!({"value": 300}))).to_string(),
+            ),
+            "invalid_payload",
+            Some("p1"),
+            Some("level"),
+        ),
+        (
+            Message::text(client_event("p2", "demo.level", Some(json!({}))).to_string()),
+            "invalid_payload",
+            Some("p2"),
+            Some("level"),
+        ),
+        (
+            Message::text(client_event("p3", "demo.level", None).to_string()),
+            "invalid_payload",
+            Some("p3"),
+            Some("level"),
+        ),
+        (
+            Message::text(client_event("p4", "demo.refresh", Some(json!([1]))).to_string()),
+            "invalid_payload",
+            Some("p4"),
+            Some("refresh"),
+        ),
+        (
+            Message::text(
+                client_event(
+                    "big",
+                    "demo.level",
+                    Some(json!({"value": 1, "pad": "x".repeat(2000)})),
+                )
+                .to_string(),
+            ),
+            "too_large",
+            None,
+            None,
+        ),
+    ];
+    let total = cases.len();
+    for (message, code, reference, event) in cases {
+        let shown = format!("{message:?}");
+        socket.send(message).await.unwrap();
+        let error = next(&mut socket).await;
+        assert_eq!(error["type"], "eventbus.bridge.error", "{shown}: {error}");
+        let data = &error["data"];
+        assert_eq!(data["code"], code, "{shown}: {error}");
+        assert!(
+            data["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{error}"
+        );
+        assert_eq!(data["ref"].as_str(), reference, "{shown}: {error}");
+        assert_eq!(data["event"].as_str(), event, "{shown}: {error}");
+    }
+    // Nothing was emitted.
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 0);
+    assert!(server.levels.lock().unwrap().is_empty());
+    // The messages say what was wrong.
+    send(&mut socket, client_event("u3", "demo.refesh", None)).await;
+    let error = next(&mut socket).await;
+    assert!(
+        error["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `refresh`?"),
+        "{error}"
+    );
+    send(
+        &mut socket,
+        client_event("p5", "demo.level", Some(json!({"value": -1}))),
+    )
+    .await;
+    let error = next(&mut socket).await;
+    assert_eq!(error["data"]["path"], "$.value", "{error}");
+
+    // The connection and the bus still work, both ways.
+    send(&mut socket, client_event("ok", "demo.refresh", None)).await;
+    assert_eq!(next(&mut socket).await["data"]["ref"], "ok");
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
+    server.status.emit(Status {
+        text: "still here".into(),
+    });
+    assert_eq!(next(&mut socket).await["data"]["text"], "still here");
+    let stats = server.bridge.stats();
+    let errors: u64 = stats.errors.iter().map(|(_, n)| n).sum();
+    assert_eq!(errors, total as u64 + 2);
+    assert_eq!(stats.errors_of(bridge::ErrorCode::NotAllowed), 3);
+}
+
+#[tokio::test]
+async fn unauthenticated_upgrades_get_401() {
+    let server = start(config().first_frame_auth(false)).await;
+    assert_eq!(refused(&server, Hello::default()).await, 401);
+    let wrong = Hello {
+        bearer: Some("test-token-0123456788".into()),
+        ..Hello::default()
+    };
+    assert_eq!(refused(&server, wrong).await, 401);
+    assert_eq!(
+        refused(&server, Hello::default().query("?token=nope")).await,
+        401
+    );
+    // A right query token works too.
+    let mut socket = upgrade(&server, Hello::default().query(&format!("?token={TOKEN}")))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut socket).await["type"], "eventbus.bridge.welcome");
+    assert_eq!(server.bridge.stats().refused_token, 3);
+
+    // Even with first-frame auth allowed, a wrong token at the upgrade is refused.
+    let server = start(config()).await;
+    assert_eq!(
+        refused(&server, Hello::default().query("?token=nope")).await,
+        401
+    );
+}
+
+#[tokio::test]
+async fn first_frame_auth_sends_nothing_before_the_token() {
+    let server = start(config()).await;
+    let mut socket = upgrade(&server, Hello::default()).await.unwrap();
+    // Events emitted before the client authenticated never reach it.
+    server.status.emit(Status {
+        text: "secret".into(),
+    });
+    server.notice.emit(notice_of(1)).unwrap();
+    send(
+        &mut socket,
+        json!({"specversion": "1.0", "id": "a1", "type": "eventbus.bridge.auth",
+               "data": {"token": TOKEN}}),
+    )
+    .await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["type"], "eventbus.bridge.welcome");
+    assert_eq!(welcome["data"]["sequence"], "00000000000000000001");
+    server.status.emit(Status {
+        text: "public".into(),
+    });
+    assert_eq!(next(&mut socket).await["data"]["text"], "public");
+
+    // A wrong token in the first frame: closed with 4001, nothing sent.
+    let mut socket = upgrade(&server, Hello::default()).await.unwrap();
+    send(
+        &mut socket,
+        json!({"specversion": "1.0", "id": "a2", "type": "eventbus.bridge.auth",
+               "data": {"token": "nope"}}),
+    )
+    .await;
+    assert_eq!(closed(&mut socket).await.0, 4001);
+    // Any other first frame: the same.
+    let mut socket = upgrade(&server, Hello::default()).await.unwrap();
+    send(&mut socket, client_event("r", "demo.refresh", None)).await;
+    assert_eq!(closed(&mut socket).await.0, 4001);
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 0);
+
+    // No frame at all within the auth timeout: the same.
+    let server = start(config().auth_timeout(Duration::from_millis(50))).await;
+    let mut socket = upgrade(&server, Hello::default()).await.unwrap();
+    assert_eq!(closed(&mut socket).await.0, 4001);
+    assert_eq!(server.bridge.stats().auth_failures, 1);
+}
+
+#[tokio::test]
+async fn origins_are_checked() {
+    let server = start(config()).await;
+    let evil = Hello {
+        origin: Some("http://evil.example".into()),
+        ..Hello::token()
+    };
+    assert_eq!(refused(&server, evil).await, 403);
+    let same = Hello {
+        origin: Some(format!("http://{}", server.addr)),
+        ..Hello::token()
+    };
+    let mut socket = upgrade(&server, same).await.unwrap();
+    assert_eq!(next(&mut socket).await["type"], "eventbus.bridge.welcome");
+
+    let server =
+        start(config().allowed_origins(AllowedOrigins::List(vec!["http://localhost:5173".into()])))
+            .await;
+    let listed = Hello {
+        origin: Some("http://localhost:5173".into()),
+        ..Hello::token()
+    };
+    assert!(upgrade(&server, listed).await.is_ok());
+    let same = Hello {
+        origin: Some(format!("http://{}", server.addr)),
+        ..Hello::token()
+    };
+    assert_eq!(refused(&server, same).await, 403);
+    assert_eq!(server.bridge.stats().refused_origin, 1);
+}
+
+#[tokio::test]
+async fn the_subprotocol_and_since_are_checked() {
+    let server = start(config()).await;
+    let bare = Hello {
+        no_subprotocol: true,
+        ..Hello::token()
+    };
+    assert_eq!(refused(&server, bare).await, 400);
+    assert_eq!(
+        refused(&server, Hello::token().query("?since=-1")).await,
+        400
+    );
+    assert_eq!(
+        refused(&server, Hello::token().query("?since=abc")).await,
+        400
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_incoming_frames() {
+    // One frame per second, bursts of 2: six frames sent at once cannot all pass.
+    let server = start(config().rate_limit(1, 2)).await;
+    let (mut socket, _) = connect(&server, "").await;
+    for i in 0..4 {
+        send(
+            &mut socket,
+            client_event(&format!("r{i}"), "demo.refresh", None),
+        )
+        .await;
+    }
+    let mut limited = Vec::new();
+    for _ in 0..4 {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "eventbus.bridge.error" {
+            assert_eq!(frame["data"]["code"], "rate_limited", "{frame}");
+            assert!(frame["data"]["retryAfterMs"].as_u64().unwrap() >= 1);
+            limited.push(frame["data"]["ref"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(
+        !limited.is_empty(),
+        "four frames at once passed a burst of two"
+    );
+    assert_eq!(
+        server.refreshes.load(Ordering::SeqCst) + limited.len(),
+        4,
+        "every frame was either emitted or refused"
+    );
+    // After waiting, the client may send again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    send(&mut socket, client_event("later", "demo.refresh", None)).await;
+    assert_eq!(next(&mut socket).await["data"]["ref"], "later");
+
+    // A client that does not slow down is disconnected (1008).
+    for i in 0..50 {
+        if socket
+            .send(Message::text(
+                client_event(&format!("f{i}"), "demo.refresh", None).to_string(),
+            ))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(closed(&mut socket).await.0, 1008);
+}
+
+#[tokio::test]
+async fn a_message_too_large_to_read_closes_with_1009() {
+    let server = start(config().max_frame_bytes(1024)).await;
+    let (mut socket, _) = connect(&server, "").await;
+    let huge = "x".repeat((1 << 20) + 1);
+    let _ = socket.send(Message::text(huge)).await;
+    assert_eq!(closed(&mut socket).await.0, 1009);
+}
+
+/// A client that does not read while events pile up is disconnected with its resume point,
+/// and resuming from it gets every stored event it missed, once.
+#[tokio::test(flavor = "current_thread")]
+async fn slow_clients_are_disconnected_with_their_resume_point() {
+    let server = start(config().queue(4)).await;
+    let (mut socket, welcome) = connect(&server, "").await;
+    assert_eq!(welcome["data"]["sequence"], "00000000000000000000");
+    // On this single-threaded runtime the connection cannot run while we emit: its queue of 4
+    // overflows at the fifth event.
+    for n in 1..=20 {
+        server.notice.emit(notice_of(n)).unwrap();
+    }
+    server.status.emit(Status {
+        text: "live only".into(),
+    });
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(seq(&next(&mut socket).await));
+    }
+    assert_eq!(seen, [1, 2, 3, 4]);
+    let (code, reason) = closed(&mut socket).await;
+    assert_eq!(code, 4008);
+    let reason: Value = serde_json::from_str(&reason).unwrap();
+    assert_eq!(reason["resume"], "00000000000000000004");
+    assert_eq!(server.bridge.stats().too_slow, 1);
+
+    let (mut socket, welcome) = connect(&server, "?since=00000000000000000004").await;
+    assert_eq!(welcome["data"]["resumed"], true);
+    assert_eq!(welcome["data"]["sequence"], "00000000000000000004");
+    for n in 5..=20u32 {
+        let frame = next(&mut socket).await;
+        assert_eq!(seq(&frame), u64::from(n));
+        assert_eq!(frame["data"]["n"], n);
+    }
+    // Then live events, and nothing was sent twice.
+    server.status.emit(Status {
+        text: "back".into(),
+    });
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["data"]["text"], "back", "{frame}");
+}
+
+/// Resuming while events keep coming: every stored event after `since` arrives exactly once
+/// and in order, across the seam between the store and the live stream.
+#[tokio::test]
+async fn resume_has_no_gap_and_no_duplicate_at_the_seam() {
+    let server = start(config()).await;
+    let (socket, welcome) = connect(&server, "").await;
+    assert_eq!(welcome["data"]["sequence"], "00000000000000000000");
+    drop(socket);
+    // 600 events while away (more than two pages of the store).
+    let notices: Vec<Notice> = (1..=600).map(notice_of).collect();
+    for chunk in notices.chunks(100) {
+        std::thread::scope(|scope| {
+            for n in chunk {
+                let event = server.notice.clone();
+                let n = n.clone();
+                scope.spawn(move || event.emit(n).unwrap());
+            }
+        });
+    }
+    // Reconnect from the start while another thread keeps emitting.
+    let emitter = {
+        let event = server.notice.clone();
+        std::thread::spawn(move || {
+            for n in 601..=800 {
+                event.emit(notice_of(n)).unwrap();
+            }
+        })
+    };
+    let (mut socket, welcome) = connect(&server, "?since=0").await;
+    assert_eq!(welcome["data"]["resumed"], true);
+    let mut sequences = Vec::new();
+    let mut payloads = std::collections::HashSet::new();
+    while sequences.len() < 800 {
+        let frame = next(&mut socket).await;
+        assert_eq!(frame["type"], "demo.notice", "{frame}");
+        sequences.push(seq(&frame));
+        assert!(
+            payloads.insert(frame["data"]["n"].as_u64().unwrap()),
+            "duplicate {frame}"
+        );
+    }
+    emitter.join().unwrap();
+    let expected: Vec<u64> = (1..=800).collect();
+    assert_eq!(sequences, expected);
+    // Nothing more is pending: the next frame is a fresh live event.
+    server.status.emit(Status { text: "end".into() });
+    assert_eq!(next(&mut socket).await["type"], "demo.status");
+    assert_eq!(server.bridge.stats().resumed, 1);
+}
+
+#[tokio::test]
+async fn resume_via_the_auth_frame_and_from_the_future() {
+    let server = start(config()).await;
+    for n in 1..=3 {
+        server.notice.emit(notice_of(n)).unwrap();
+    }
+    let mut socket = upgrade(&server, Hello::default()).await.unwrap();
+    send(
+        &mut socket,
+        json!({"specversion": "1.0", "id": "a", "type": "eventbus.bridge.auth",
+               "data": {"token": TOKEN, "since": "00000000000000000001"}}),
+    )
+    .await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["data"]["resumed"], true);
+    assert_eq!(seq(&next(&mut socket).await), 2);
+    assert_eq!(seq(&next(&mut socket).await), 3);
+
+    // A resume point beyond the store (another database): a fresh start, said so.
+    let (_socket, welcome) = connect(&server, "?since=999").await;
+    assert_eq!(welcome["data"]["resumed"], false);
+    assert_eq!(welcome["data"]["sequence"], "00000000000000000003");
+}
+
+#[tokio::test]
+async fn closing_the_bridge_sends_resume_points_and_refuses_new_clients() {
+    let server = start(config()).await;
+    let (mut socket, _) = connect(&server, "").await;
+    server.notice.emit(notice_of(1)).unwrap();
+    assert_eq!(seq(&next(&mut socket).await), 1);
+    server.bridge.close();
+    let (code, reason) = closed(&mut socket).await;
+    assert_eq!(code, 1001);
+    let reason: Value = serde_json::from_str(&reason).unwrap();
+    assert_eq!(reason["resume"], "00000000000000000001");
+    assert_eq!(refused(&server, Hello::token()).await, 503);
+}
+
+#[tokio::test]
+async fn lost_clients_are_dropped_by_the_heartbeat() {
+    let server = start(config().ping(Duration::from_millis(50), Duration::from_millis(50))).await;
+    // A client that never reads never answers pings.
+    let (_socket, _) = connect(&server, "").await;
+    assert_eq!(server.bridge.stats().clients, 1);
+    let bridge = server.bridge.clone();
+    eventually("the silent client is dropped", || {
+        bridge.stats().clients == 0
+    })
+    .await;
+    // A client that reads answers pings and stays.
+    let (mut socket, _) = connect(&server, "").await;
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message {
+                return text.to_string();
+            }
+        }
+        String::new()
+    });
+    // Many heartbeats later it is still there and receives events.
+    let bridge = server.bridge.clone();
+    let before = bridge.stats().frames_sent;
+    eventually("ten pings were sent", || {
+        bridge.stats().frames_sent >= before + 10
+    })
+    .await;
+    assert_eq!(server.bridge.stats().clients, 1);
+    server.status.emit(Status {
+        text: "alive".into(),
+    });
+    let text = tokio::time::timeout(WAIT, reader).await.unwrap().unwrap();
+    assert!(text.contains("alive"), "{text}");
+}
+
+#[tokio::test]
+async fn the_bridge_listens_only_while_it_exists() {
+    let core = BusCore::new(&MANIFEST);
+    let status: Event<Status> = Event::new(&core, MANIFEST.event("status").unwrap());
+    let level: Event<Level> = Event::new(&core, MANIFEST.event("level").unwrap());
+    let audit: Event<u32> = Event::new(&core, MANIFEST.event("audit").unwrap());
+    let bridge = Bridge::new(&core, config());
+    // One listener on each event that goes to the UI; none elsewhere.
+    assert_eq!((status.listener_count(), level.listener_count()), (1, 1));
+    assert_eq!(audit.listener_count(), 0);
+    assert_eq!(
+        core.stats().event("status").unwrap().handlers[0].label,
+        "eventbus-bridge"
+    );
+    let router = bridge.router();
+    drop(bridge);
+    assert_eq!(
+        status.listener_count(),
+        1,
+        "the router still uses the bridge"
+    );
+    drop(router);
+    assert_eq!((status.listener_count(), level.listener_count()), (0, 0));
+}
+
+/// Without an event store, persisted events go to clients live, without a sequence, and a
+/// `since` cannot resume anything.
+#[tokio::test]
+async fn without_a_store_every_event_is_live_only() {
+    let core = BusCore::new(&MANIFEST);
+    let notice: PersistedEvent<Notice> =
+        PersistedEvent::new(&core, MANIFEST.event("notice").unwrap());
+    let bridge = Bridge::new(&core, config());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = bridge.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut request = format!("ws://{addr}/events?since=5&token={TOKEN}")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "cloudevents.json".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["data"]["sequence"], Value::Null);
+    assert_eq!(welcome["data"]["resumed"], false);
+    notice.emit(notice_of(1)).unwrap();
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["type"], "demo.notice");
+    assert!(frame.get("sequence").is_none(), "{frame}");
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text() {
+    let server = start(config()).await;
+    let (mut socket, _) = connect(&server, "").await;
+    send(&mut socket, client_event("x", "demo.nope", None)).await;
+    next(&mut socket).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("text/plain; version=0.0.4"), "{response}");
+    assert!(
+        response.contains("eventbus_bridge_clients 1\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("eventbus_bridge_errors_total{code=\"unknown_event\"} 1\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("eventbus_listeners{event=\"status\"} 1\n"),
+        "{response}"
+    );
+}

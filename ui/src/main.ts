@@ -1,0 +1,279 @@
+/**
+ * The admin page of the dappmanager demo (`cargo run --release --example dappmanager`): live
+ * notifications, package operations with progress, chain status, installed packages and an
+ * event log, all through the generated, typed bridge client.
+ *
+ * Compiled by `npx tsc -p ui/tsconfig.json` into `examples/dappmanager/assets/`, which the
+ * demo embeds (a test keeps the compiled files fresh).
+ */
+
+import { connect, type Client, type EventInfo, type ReceivedEvent } from "./generated/client.js";
+import type { ChainEvent, InstalledPackage, NotificationEvent, PackageEvent } from "./generated/events.js";
+
+/** What the page received, for the browser test: every event once, in order. */
+interface Received {
+  readonly name: string;
+  readonly id: string;
+  readonly sequence: string | null;
+  readonly notification: string | null;
+  readonly title: string | null;
+}
+
+interface Demo {
+  client: Client | null;
+  readonly received: Received[];
+  readonly states: string[];
+}
+
+const demo: Demo = { client: null, received: [], states: [] };
+(window as unknown as { eventbusDemo: Demo }).eventbusDemo = demo;
+
+function byId(id: string): HTMLElement {
+  const element = document.getElementById(id);
+  if (element === null) {
+    throw new Error(`#${id} is missing from the page`);
+  }
+  return element;
+}
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className !== "") {
+    node.className = className;
+  }
+  node.append(...children);
+  return node;
+}
+
+function clock(time: string): string {
+  const date = new Date(time);
+  return Number.isNaN(date.getTime()) ? time : date.toLocaleTimeString();
+}
+
+function shortSequence(sequence: string | null): string {
+  return sequence === null ? "–" : sequence.replace(/^0+(?=\d)/, "");
+}
+
+// --- notifications -------------------------------------------------------------------------
+
+const notifications = new Map<string, HTMLElement>();
+
+function showNotification(n: NotificationEvent, info: EventInfo): void {
+  const item = element(
+    "li",
+    "",
+    element("div", "title", n.title),
+    element("div", "body", n.body),
+    element("div", "meta", `${new Date(n.timestamp).toLocaleTimeString()} · seq ${shortSequence(info.sequence)}`),
+  );
+  item.dataset["type"] = n.type;
+  item.dataset["id"] = n.id;
+  // A notification with the same id replaces the previous one (the manifest says so).
+  notifications.get(n.id)?.remove();
+  notifications.set(n.id, item);
+  byId("notifications").prepend(item);
+  byId("notification-count").textContent = String(notifications.size);
+}
+
+// --- package operations --------------------------------------------------------------------
+
+const operations = new Map<string, HTMLElement>();
+
+function showOperation(e: PackageEvent): void {
+  const key = `${e.operation}:${e.dnpName}`;
+  const percent = e.status === "completed" ? 100 : Math.round((e.progress ?? 0) * 100);
+  const fill = element("div", "");
+  fill.style.width = `${percent}%`;
+  const item = element(
+    "li",
+    "",
+    element("div", "", element("strong", "", e.dnpName), ` ${e.operation} ${e.version} · ${e.status} · ${percent}%`),
+    element("div", "bar", fill),
+  );
+  if (e.error !== undefined) {
+    item.append(element("div", "error-text", e.error));
+  }
+  item.dataset["status"] = e.status;
+  const previous = operations.get(key);
+  if (previous) {
+    previous.replaceWith(item);
+  } else {
+    byId("operations").prepend(item);
+  }
+  operations.set(key, item);
+  // Keep the last few.
+  const list = byId("operations");
+  while (list.children.length > 8) {
+    const last = list.lastElementChild;
+    if (last === null) break;
+    for (const [k, v] of operations) if (v === last) operations.delete(k);
+    last.remove();
+  }
+}
+
+// --- chains --------------------------------------------------------------------------------
+
+const chains = new Map<string, HTMLElement>();
+
+function showChain(c: ChainEvent): void {
+  // 64-bit integers arrive as decimal strings: BigInt keeps them exact.
+  const height = BigInt(c.blockHeight).toLocaleString();
+  const state = c.syncing ? `syncing ${(c.progress * 100).toFixed(2)}%` : "synced";
+  const fill = element("div", "");
+  fill.style.width = `${Math.round(c.progress * 100)}%`;
+  const card = element(
+    "div",
+    "chain",
+    element("div", "name", c.network),
+    element("div", "meta", `${state} · ${c.peers} peers · block ${height}`),
+    element("div", "bar", fill),
+  );
+  card.dataset["network"] = c.network;
+  const previous = chains.get(c.network);
+  if (previous) {
+    previous.replaceWith(card);
+  } else {
+    byId("chains").append(card);
+  }
+  chains.set(c.network, card);
+}
+
+// --- packages ------------------------------------------------------------------------------
+
+let refreshPending = false;
+
+function showPackages(packages: InstalledPackage[]): void {
+  const list = byId("packages");
+  list.replaceChildren(
+    ...packages.map((p) => {
+      const item = element("li", "", `${p.dnpName} ${p.version}`);
+      if (p.isCore) item.append(element("span", "core", "core"));
+      return item;
+    }),
+  );
+  byId("package-count").textContent = String(packages.length);
+  if (refreshPending) {
+    refreshPending = false;
+    byId("refresh-result").textContent = `Refreshed: ${packages.length} packages at ${new Date().toLocaleTimeString()}`;
+  }
+}
+
+// --- event log -----------------------------------------------------------------------------
+
+function matches(row: HTMLElement, filter: string): boolean {
+  return filter === "" || (row.dataset["text"] ?? "").includes(filter.toLowerCase());
+}
+
+function logEvent(event: ReceivedEvent): void {
+  const payload = event.payload === undefined ? "" : JSON.stringify(event.payload);
+  const row = element(
+    "tr",
+    "",
+    element("td", "", clock(event.info.time)),
+    element("td", "", event.name),
+    element("td", "", shortSequence(event.info.sequence)),
+    element("td", "payload", payload.length > 220 ? `${payload.slice(0, 220)}…` : payload),
+  );
+  row.dataset["text"] = `${event.name} ${payload}`.toLowerCase();
+  row.dataset["event"] = event.name;
+  const filter = (byId("filter") as HTMLInputElement).value;
+  row.hidden = !matches(row, filter);
+  const log = byId("log");
+  log.prepend(row);
+  while (log.children.length > 300) {
+    log.lastElementChild?.remove();
+  }
+  updateLogCount();
+}
+
+function updateLogCount(): void {
+  const rows = Array.from(byId("log").children) as HTMLElement[];
+  const shown = rows.filter((r) => !r.hidden).length;
+  byId("log-count").textContent = `${shown} of ${rows.length} shown`;
+}
+
+function applyFilter(): void {
+  const filter = (byId("filter") as HTMLInputElement).value;
+  for (const row of Array.from(byId("log").children) as HTMLElement[]) {
+    row.hidden = !matches(row, filter);
+  }
+  updateLogCount();
+}
+
+// --- wiring --------------------------------------------------------------------------------
+
+function start(token: string): void {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const client = connect(`${scheme}://${location.host}/events`, {
+    token,
+    onError: (error) => console.warn(`eventbus: ${error.code}: ${error.message}`),
+  });
+  demo.client = client;
+
+  client.onState((state, detail) => {
+    demo.states.push(state);
+    const pill = byId("state");
+    pill.dataset["state"] = state;
+    pill.textContent =
+      state === "reconnecting" && detail.retryInMs !== null
+        ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
+        : state;
+    (byId("refresh") as HTMLButtonElement).disabled = state !== "open";
+  });
+
+  // Typed handlers, registered once: reconnects never duplicate them.
+  client.on("notification", showNotification);
+  client.on("packageInstall", showOperation);
+  client.on("packageUpdate", showOperation);
+  client.on("packageRemove", showOperation);
+  client.on("chainSync", showChain);
+  client.on("packages", (p) => showPackages(p.packages));
+  client.onAny((event) => {
+    demo.received.push({
+      name: event.name,
+      id: event.info.id,
+      sequence: event.info.sequence,
+      notification: event.name === "notification" ? event.payload.id : null,
+      title: event.name === "notification" ? event.payload.title : null,
+    });
+    logEvent(event);
+    byId("sequence").textContent = `seq ${shortSequence(client.lastSequence)}`;
+  });
+
+  byId("refresh").addEventListener("click", () => {
+    const result = byId("refresh-result");
+    refreshPending = true;
+    result.textContent = "Requesting…";
+    client.emit("requestPackages").then(
+      () => {
+        if (refreshPending) result.textContent = "Request accepted; waiting for the list…";
+      },
+      (error: unknown) => {
+        refreshPending = false;
+        result.textContent = `Refused: ${error instanceof Error ? error.message : String(error)}`;
+      },
+    );
+  });
+  byId("filter").addEventListener("input", applyFilter);
+}
+
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+if (token) {
+  start(token);
+} else {
+  const form = byId("login") as HTMLFormElement;
+  form.hidden = false;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = (byId("token") as HTMLInputElement).value.trim();
+    if (value !== "") {
+      form.hidden = true;
+      history.replaceState(null, "", `#token=${encodeURIComponent(value)}`);
+      start(value);
+    }
+  });
+}
