@@ -233,8 +233,13 @@ impl Sink {
 }
 
 /// The closest candidate to `name` (edit distance at most a third of its length, at least 1),
-/// for "did you mean" hints.
-pub(crate) fn did_you_mean<'a>(
+/// for "did you mean" hints. Every front-end uses this one, so hints agree everywhere.
+///
+/// ```
+/// assert_eq!(eventbus_codegen::did_you_mean("categroy", ["category", "payload"]), Some("category"));
+/// assert_eq!(eventbus_codegen::did_you_mean("zzz", ["category"]), None);
+/// ```
+pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

@@ -53,7 +53,7 @@ pub mod yaml;
 use std::path::Path;
 
 pub use builder::{Builder, compile, write_if_changed};
-pub use diagnostic::{Diagnostic, Error, Severity, Span};
+pub use diagnostic::{Diagnostic, Error, Severity, Span, did_you_mean};
 pub use model::{EventDef, Field, Model, Primitive, TypeDef, TypeKind, TypeRef};
 pub use settings::Settings;
 

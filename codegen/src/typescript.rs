@@ -876,22 +876,7 @@ impl Gen {
     fn checker(&mut self, ty: &TypeRef) -> String {
         match ty {
             TypeRef::Primitive(p) => {
-                let name = match p {
-                    Primitive::String => "string",
-                    Primitive::Bool => "bool",
-                    Primitive::I8 => "i8",
-                    Primitive::I16 => "i16",
-                    Primitive::I32 => "i32",
-                    Primitive::I64 => "i64",
-                    Primitive::U8 => "u8",
-                    Primitive::U16 => "u16",
-                    Primitive::U32 => "u32",
-                    Primitive::U64 => "u64",
-                    Primitive::F32 => "f32",
-                    Primitive::F64 => "f64",
-                    Primitive::Timestamp => "timestamp",
-                    Primitive::Json => "json",
-                };
+                let name = p.as_str();
                 self.need(name);
                 format!("${name}")
             }

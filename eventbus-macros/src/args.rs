@@ -157,12 +157,10 @@ impl Parse for Entry {
         }
         let name = key.to_string();
         let Some((_, form)) = OPTIONS.iter().find(|(known, _)| *known == name) else {
-            let hint = OPTIONS
-                .iter()
-                .map(|(known, _)| *known)
-                .find(|known| close(&name, known))
-                .map(|known| format!("; did you mean `{known}`?"))
-                .unwrap_or_default();
+            let hint =
+                eventbus_codegen::did_you_mean(&name, OPTIONS.iter().map(|(known, _)| *known))
+                    .map(|known| format!("; did you mean `{known}`?"))
+                    .unwrap_or_default();
             return Err(syn::Error::new(
                 key.span(),
                 format!(
@@ -210,26 +208,6 @@ impl Parse for Entry {
         }
         Ok(Entry::Option(key, NameList { names }))
     }
-}
-
-/// Whether `a` is a likely typo of `b` (edit distance at most 2, and less than half of `b`).
-pub(crate) fn close(a: &str, b: &str) -> bool {
-    let d = distance(&a.to_lowercase(), &b.to_lowercase());
-    d <= 2 && d * 2 < b.chars().count().max(2)
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

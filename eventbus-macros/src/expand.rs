@@ -12,7 +12,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Item, ItemMod, LitStr};
 
-use crate::args::{self, Args, NameList, close};
+use crate::args::{self, Args, NameList};
 use crate::names;
 
 /// Expands `#[event_bus(attr)] item` for the crate being compiled (its `CARGO_MANIFEST_DIR`).
@@ -336,9 +336,7 @@ fn selection_errors(args: &Args, model: &Model, shown: &str, message: String) ->
             if known.contains(&name.as_str()) {
                 continue;
             }
-            let hint = known
-                .iter()
-                .find(|k| close(&name, k))
+            let hint = eventbus_codegen::did_you_mean(&name, known.iter().copied())
                 .map(|k| format!("; did you mean `{k}`?"))
                 .unwrap_or_default();
             let list = known
