@@ -91,6 +91,10 @@ fn message(model: &Model, e: &EventDef) -> Value {
     if let Some(note) = &e.deprecated {
         m["x-deprecated"] = json!(note);
     }
+    if e.scope.is_distributed() {
+        m["x-eventbus"]["scope"] = json!(e.scope.as_str());
+        m["x-eventbus"]["subject"] = json!(format!("{}.events.{}", model.package, e.name));
+    }
     m["payload"] = match &e.payload {
         Some(p) => json!({ "$ref": format!("#/components/schemas/{p}") }),
         None => json!({ "type": "null" }),

@@ -89,12 +89,6 @@ impl Diagnostic {
         self
     }
 
-    /// Sets the `help:` line if there is one.
-    pub fn maybe_help(mut self, help: Option<String>) -> Self {
-        self.help = help;
-        self
-    }
-
     /// Renders the finding against the manifest text, rustc style.
     ///
     /// ```
@@ -161,7 +155,10 @@ impl Diagnostic {
 
 /// A manifest that could not be turned into a model: every finding, with the text it was
 /// found in, so it can be rendered anywhere (terminal, `compile_error!`, build-script output).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` prints the same rustc-style report as `Display`, so that `.unwrap()` and `?` in a
+/// build script or `main` show the report rather than the struct.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Error {
     /// The manifest's path as given by the front-end.
     pub path: PathBuf,
@@ -206,6 +203,12 @@ impl fmt::Display for Error {
             )?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -189,6 +189,21 @@ impl Differ<'_> {
                 format!("`ui` widened from `{}` to `{}`", ou.as_str(), nu.as_str()),
             );
         }
+        match (o.scope.is_distributed(), n.scope.is_distributed()) {
+            (true, false) => self.push(
+                Level::Breaking,
+                "SCOPE_NARROWED",
+                format!("{path}.scope"),
+                "`scope` narrowed from `distributed` to `local`: other processes no longer receive it",
+            ),
+            (false, true) => self.push(
+                Level::Safe,
+                "SCOPE_WIDENED",
+                format!("{path}.scope"),
+                "`scope` widened from `local` to `distributed`: now published on NATS too",
+            ),
+            _ => {}
+        }
         if o.persist && !n.persist {
             self.push(
                 Level::Warning,

@@ -192,6 +192,15 @@ fn event(model: &Model, e: &EventDef, out: &mut String) {
         "no"
     };
     let _ = writeln!(out, "| Persisted | {persisted} |");
+    if e.scope.is_distributed() {
+        let _ = writeln!(
+            out,
+            "| Scope | distributed: NATS subject `{}.events.{}`{} |",
+            model.package,
+            e.name,
+            if e.persist { ", JetStream" } else { "" }
+        );
+    }
     let policies = policies_summary(&e.policies);
     if !policies.is_empty() {
         let _ = writeln!(out, "| Policies | {} |", policies.join("; "));

@@ -121,7 +121,7 @@ fn value(
                         return Json::Null;
                     };
                     let mut out = Map::new();
-                    for (k, n) in entries {
+                    for (k, n) in unique(entries, path, errors) {
                         match fields.iter().find(|f| f.name == k.name) {
                             Some(f) => {
                                 let v =
@@ -181,6 +181,23 @@ fn value(
             }
         }
     }
+}
+
+/// The entries of an example mapping, each key once: a repeated key is an error, never a
+/// silent "last one wins".
+fn unique<'a>(
+    entries: &'a [(crate::yaml::Key, Node)],
+    path: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<&'a (crate::yaml::Key, Node)> {
+    let mut kept: Vec<&'a (crate::yaml::Key, Node)> = Vec::new();
+    for entry in entries {
+        match kept.iter().find(|(k, _)| k.name == entry.0.name) {
+            Some((first, _)) => errors.push(crate::manifest::duplicate(&entry.0, first, &format!("key in {path}"))),
+            None => kept.push(entry),
+        }
+    }
+    kept
 }
 
 fn primitive(node: &Node, p: Primitive, path: &str, errors: &mut Vec<Diagnostic>) -> Json {

@@ -88,20 +88,43 @@ impl Model {
     /// Reads and checks the manifest at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::io(path, format!("cannot read `{}`: {e}", path.display())))?;
-        let source = String::from_utf8(bytes).map_err(|e| {
-            Error::io(
-                path,
-                format!(
-                    "`{}` is not UTF-8 text (invalid byte at offset {})",
-                    path.display(),
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })?;
+        let source = read_manifest(path).map_err(|message| Error::io(path, message))?;
         Model::parse(path, &source)
     }
+}
+
+/// Reads a manifest file as UTF-8 text, never more than [`yaml::MAX_MANIFEST_BYTES`] (plus one
+/// byte to tell that it is too large), so that `/dev/zero` or a huge file is refused rather
+/// than read into memory. The error is one line naming the file.
+///
+/// ```
+/// let err = eventbus_codegen::read_manifest("does/not/exist.yaml").unwrap_err();
+/// assert!(err.starts_with("cannot read `does/not/exist.yaml`"));
+/// ```
+pub fn read_manifest(path: impl AsRef<Path>) -> Result<String, String> {
+    use std::io::Read as _;
+    let path = path.as_ref();
+    let cannot = |e: std::io::Error| format!("cannot read `{}`: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(yaml::MAX_MANIFEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > yaml::MAX_MANIFEST_BYTES {
+        return Err(format!(
+            "`{}` is larger than the manifest limit of {} bytes",
+            path.display(),
+            yaml::MAX_MANIFEST_BYTES
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "`{}` is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 impl std::str::FromStr for Model {

@@ -20,6 +20,7 @@ pub const EVENT_KEYS: &[&str] = &[
     "payload",
     "persist",
     "ui",
+    "scope",
     "deprecated",
     "example",
     "throttle",

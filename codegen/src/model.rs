@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-pub use eventbus_runtime::UiDirection;
+pub use eventbus_runtime::{Scope, UiDirection};
 
 /// A checked manifest.
 ///
@@ -258,7 +258,7 @@ impl Primitive {
 }
 
 /// An event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct EventDef {
     /// The manifest name, camelCase (`packageInstall`): the JSON and wire name.
     pub name: String,
@@ -272,6 +272,8 @@ pub struct EventDef {
     pub persist: bool,
     /// What may cross the browser bridge.
     pub ui: UiDirection,
+    /// `local` (the default) or `distributed`: whether the event travels between processes.
+    pub scope: Scope,
     /// The deprecation notice (`deprecated: true` gives an empty string).
     pub deprecated: Option<String>,
     /// The example payload in its JSON wire form (64-bit integers as strings), checked
@@ -279,6 +281,28 @@ pub struct EventDef {
     pub example: Option<serde_json::Value>,
     /// Delivery policies.
     pub policies: Policies,
+}
+
+/// As derived, except that `scope` is left out when it is the default: the model's
+/// [`fingerprint`](Model::fingerprint) hashes this text, and a manifest that does not use
+/// `scope` keeps the fingerprint it had before the key existed (stored events name it).
+impl std::fmt::Debug for EventDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("EventDef");
+        s.field("name", &self.name)
+            .field("category", &self.category)
+            .field("description", &self.description)
+            .field("payload", &self.payload)
+            .field("persist", &self.persist)
+            .field("ui", &self.ui);
+        if self.scope != Scope::Local {
+            s.field("scope", &self.scope);
+        }
+        s.field("deprecated", &self.deprecated)
+            .field("example", &self.example)
+            .field("policies", &self.policies)
+            .finish()
+    }
 }
 
 /// Delivery policies of an event (see [`eventbus_runtime::Policies`] for their meaning).

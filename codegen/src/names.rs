@@ -1,6 +1,6 @@
 //! How manifest names become identifiers in generated code.
 
-use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
+use heck::{ToSnakeCase, ToUpperCamelCase};
 
 /// Rust keywords that are valid raw identifiers (`r#type`).
 const RUST_KEYWORDS: &[&str] = &[
@@ -86,11 +86,6 @@ pub fn snake(name: &str) -> String {
 /// The PascalCase form of a name (`chainSync` → `ChainSync`, `config-change` → `ConfigChange`).
 pub fn pascal(name: &str) -> String {
     name.to_upper_camel_case()
-}
-
-/// SCREAMING_SNAKE form for constants.
-pub fn shouty(name: &str) -> String {
-    name.to_shouty_snake_case()
 }
 
 /// A snake_case name made safe as a Rust identifier: `r#type`, `self_`.

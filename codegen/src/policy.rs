@@ -62,6 +62,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if total.is_zero() {
         return Err(format!("`{text}` is zero"));
     }
+    if u64::try_from(total.as_millis()).is_err() {
+        return Err(format!("`{text}` is too large"));
+    }
     Ok(total)
 }
 
@@ -123,9 +126,13 @@ fn sub_keys<'a>(
     let Value::Map(entries) = &node.value else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(&str, &Node)> = Vec::new();
+    let mut seen: Vec<&crate::yaml::Key> = Vec::new();
     for (k, v) in entries {
-        if allowed.contains(&k.name.as_str()) {
+        if let Some(first) = seen.iter().find(|f| f.name == k.name) {
+            errors.push(crate::manifest::duplicate(k, first, &format!("key in `{policy}`")));
+        } else if allowed.contains(&k.name.as_str()) {
+            seen.push(k);
             out.push((k.name.as_str(), v));
         } else {
             let help = match crate::diagnostic::did_you_mean(&k.name, allowed.iter().copied()) {
@@ -143,6 +150,21 @@ fn sub_keys<'a>(
 
 /// `rate_limit: 100/s`, `10/1m`, or `{ count: 100, per: 1s, burst: 20 }`.
 pub(crate) fn rate_limit(node: &Node) -> Result<RateLimit, Vec<Diagnostic>> {
+    let limit = rate_limit_shape(node)?;
+    // The runtime's token bucket refills one token every `per / count`; below a nanosecond it
+    // cannot be built, so refuse it here rather than at `EventBus::new()`.
+    if limit.per < std::time::Duration::from_nanos(u64::from(limit.count)) {
+        return Err(vec![Diagnostic::error(
+            node.span,
+            format!("rate limit of {} per {:?} is finer than one token per nanosecond", limit.count, limit.per),
+        )
+        .label("too many events for the period")
+        .help("use a longer period or a smaller count")]);
+    }
+    Ok(limit)
+}
+
+fn rate_limit_shape(node: &Node) -> Result<RateLimit, Vec<Diagnostic>> {
     const HELP: &str = "write `100/s`, `10/1m`, or `{ count: 100, per: 1s, burst: 200 }`";
     match &node.value {
         Value::Str(s) => {

@@ -236,6 +236,13 @@ fn event_meta(e: &EventDef) -> TokenStream {
             crate::model::UiDirection::Both => "Both",
         }
     );
+    let scope = format_ident!(
+        "{}",
+        match e.scope {
+            crate::model::Scope::Local => "Local",
+            crate::model::Scope::Distributed => "Distributed",
+        }
+    );
     let deprecated = option(e.deprecated.as_ref().map(|d| quote! { #d }));
     let p = &e.policies;
     let rate_limit = p.rate_limit.map(|r| {
@@ -281,6 +288,7 @@ fn event_meta(e: &EventDef) -> TokenStream {
             payload: #payload,
             persist: #persist,
             ui: ::eventbus::UiDirection::#ui,
+            scope: ::eventbus::Scope::#scope,
             deprecated: #deprecated,
             policies: #policies,
         }
@@ -330,6 +338,12 @@ fn event_bus(model: &Model) -> TokenStream {
         text.push_str(&format!("`{}` · category `{}`", e.name, e.category));
         if e.persist {
             text.push_str(" · persisted: `emit` stores it before any handler runs");
+        }
+        if e.scope.is_distributed() {
+            text.push_str(&format!(
+                " · distributed: also published on NATS subject `{}.events.{}`",
+                model.package, e.name
+            ));
         }
         let docs = doc(Some(&text));
         let deprecated = e.deprecated.as_ref().map(|note| {

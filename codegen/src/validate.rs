@@ -2,13 +2,13 @@
 //! problem is reported; a problem in one place never causes follow-up errors elsewhere (an
 //! unresolved type is reported once, where it is named, and not again in the examples).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::diagnostic::{Diagnostic, Sink, Span, did_you_mean};
 use crate::manifest::{EventDecl, FieldDecl, Manifest, PayloadDecl, TypeBody};
 use crate::model::{
-    EnumValue, EventDef, Field, Model, Policies, Primitive, TypeDef, TypeKind, TypeOrigin, TypeRef,
-    UiDirection,
+    EnumValue, EventDef, Field, Model, Policies, Primitive, Scope, TypeDef, TypeKind, TypeOrigin,
+    TypeRef, UiDirection,
 };
 use crate::names;
 use crate::yaml::{Key, Node, Value};
@@ -405,72 +405,112 @@ fn resolve(ty: &TypeRef, span: Span, known: &[&str], sink: &mut Sink) -> bool {
 
 /// Rejects types that contain themselves through required fields only (no finite JSON value
 /// exists), and marks optional fields on a cycle as boxed (Rust needs the indirection).
+///
+/// Linear in the number of types and fields: strongly connected components of the "contains
+/// inline" graph (a field whose type is a named struct; lists and maps are heap indirections).
 fn check_cycles(types: &mut [TypeDef], spans: &HashMap<String, Span>, sink: &mut Sink) {
-    // Edges that put a value *inside* another without heap indirection.
-    let edges = |types: &[TypeDef], from: &str, required_only: bool| -> Vec<String> {
-        let Some(TypeDef {
-            kind: TypeKind::Struct(fields),
-            ..
-        }) = types.iter().find(|t| t.name == from)
-        else {
-            return Vec::new();
-        };
-        fields
+    let index: HashMap<String, usize> = types.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    let edges = |required_only: bool| -> Vec<Vec<usize>> {
+        types
             .iter()
-            .filter(|f| !required_only || !f.optional)
-            .filter_map(|f| match &f.ty {
-                TypeRef::Named(n) => Some(n.clone()),
-                _ => None,
+            .map(|t| match &t.kind {
+                TypeKind::Struct(fields) => fields
+                    .iter()
+                    .filter(|f| !required_only || !f.optional)
+                    .filter_map(|f| match &f.ty {
+                        TypeRef::Named(n) => index.get(n).copied(),
+                        _ => None,
+                    })
+                    .collect(),
+                TypeKind::Enum(_) => Vec::new(),
             })
             .collect()
     };
-    let reaches = |types: &[TypeDef], from: &str, to: &str, required_only: bool| -> bool {
-        let mut seen = HashSet::new();
-        let mut stack = edges(types, from, required_only);
-        while let Some(n) = stack.pop() {
-            if n == to {
-                return true;
-            }
-            if seen.insert(n.clone()) {
-                stack.extend(edges(types, &n, required_only));
-            }
-        }
-        false
-    };
-    let mut reported: HashSet<String> = HashSet::new();
-    for t in types.iter() {
-        if reported.contains(&t.name) || !reaches(types, &t.name, &t.name, true) {
-            continue;
-        }
-        // One report per cycle: every type on it is covered by this one.
-        let cycle: Vec<String> = types
-            .iter()
-            .filter(|o| {
-                o.name == t.name
-                    || (reaches(types, &t.name, &o.name, true)
-                        && reaches(types, &o.name, &t.name, true))
-            })
-            .map(|o| o.name.clone())
-            .collect();
-        reported.extend(cycle.iter().cloned());
-        let span = spans.get(&t.name).copied().unwrap_or(Span::new(1, 1, 1));
+    let required = edges(true);
+    let (strong, _) = components(&required);
+    let mut by_component: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (t, c) in strong.iter().enumerate() {
+        by_component.entry(*c).or_default().push(t);
+    }
+    let mut cycles: Vec<Vec<usize>> = by_component
+        .into_values()
+        .filter(|members| members.len() > 1 || required[members[0]].contains(&members[0]))
+        .collect();
+    cycles.sort();
+    for members in cycles {
+        let names: Vec<&str> = members.iter().map(|&m| types[m].name.as_str()).collect();
+        let first = names[0];
+        let span = spans.get(first).copied().unwrap_or(Span::new(1, 1, 1));
         sink.push(
-            Diagnostic::error(span, format!("type `{}` contains itself through required fields", t.name))
-                .label(format!("cycle: {} → {}", cycle.join(" → "), t.name))
+            Diagnostic::error(span, format!("type `{first}` contains itself through required fields"))
+                .label(format!("cycle: {} → {first}", names.join(" → ")))
                 .help("no finite value of it exists: make one field on the cycle optional (`T?`) or a list (`T[]`)"),
         );
     }
-    let snapshot: Vec<TypeDef> = types.to_vec();
-    for t in types.iter_mut() {
-        if let TypeKind::Struct(fields) = &mut t.kind {
+    // An optional field needs a `Box` when its type can contain the field's own type again.
+    let (inline, _) = components(&edges(false));
+    for (t, def) in types.iter_mut().enumerate() {
+        if let TypeKind::Struct(fields) = &mut def.kind {
             for f in fields.iter_mut() {
                 if let TypeRef::Named(target) = &f.ty {
-                    f.boxed = f.optional
-                        && (target == &t.name || reaches(&snapshot, target, &t.name, false));
+                    f.boxed = f.optional && index.get(target).is_some_and(|&u| inline[u] == inline[t]);
                 }
             }
         }
     }
+}
+
+/// Strongly connected components (Tarjan's algorithm, iterative so that deep chains of types
+/// cannot overflow the stack): the component id of each node, and the number of components.
+fn components(edges: &[Vec<usize>]) -> (Vec<usize>, usize) {
+    const UNVISITED: usize = usize::MAX;
+    let n = edges.len();
+    let (mut index, mut low, mut component) = (vec![UNVISITED; n], vec![0; n], vec![UNVISITED; n]);
+    let (mut on_stack, mut stack) = (vec![false; n], Vec::new());
+    let (mut next_index, mut count) = (0, 0);
+    for root in 0..n {
+        if index[root] != UNVISITED {
+            continue;
+        }
+        // Each frame: a node and how many of its edges were followed.
+        let mut frames = vec![(root, 0usize)];
+        index[root] = next_index;
+        low[root] = next_index;
+        next_index += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (node, ref mut edge)) = frames.last_mut() {
+            if let Some(&next) = edges[node].get(*edge) {
+                *edge += 1;
+                if index[next] == UNVISITED {
+                    index[next] = next_index;
+                    low[next] = next_index;
+                    next_index += 1;
+                    stack.push(next);
+                    on_stack[next] = true;
+                    frames.push((next, 0));
+                } else if on_stack[next] {
+                    low[node] = low[node].min(index[next]);
+                }
+                continue;
+            }
+            frames.pop();
+            if let Some(&(parent, _)) = frames.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] == index[node] {
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component[member] = count;
+                    if member == node {
+                        break;
+                    }
+                }
+                count += 1;
+            }
+        }
+    }
+    (component, count)
 }
 
 fn check_event(
@@ -595,6 +635,31 @@ fn check_event(
             }
         }
     };
+    let scope = match e.get("scope") {
+        None => Scope::Local,
+        Some(node) => {
+            let all = [Scope::Local, Scope::Distributed];
+            match node
+                .as_str()
+                .and_then(|s| all.into_iter().find(|d| d.as_str() == s))
+            {
+                Some(scope) => scope,
+                None => {
+                    let text = node.as_str().unwrap_or("");
+                    let help = match did_you_mean(text, all.iter().map(|d| d.as_str())) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "one of: local, distributed".into(),
+                    };
+                    sink.push(
+                        Diagnostic::error(node.span, "`scope` must be local or distributed")
+                            .label("whether the event travels between processes (NATS)")
+                            .help(help),
+                    );
+                    Scope::Local
+                }
+            }
+        }
+    };
     let deprecated = match e.get("deprecated") {
         None
         | Some(Node {
@@ -680,6 +745,7 @@ fn check_event(
         payload,
         persist,
         ui,
+        scope,
         deprecated,
         example,
         policies,

@@ -110,6 +110,44 @@ fn independent_errors_are_all_reported() {
     );
 }
 
+/// `scope` takes `local` or `distributed`; a typo gets a did-you-mean hint.
+#[test]
+fn scope_values_are_checked_with_a_hint() {
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/bad_scope.yaml"),
+    )
+    .unwrap();
+    let err = Model::parse("bad_scope.yaml", &source).unwrap_err();
+    let found: Vec<(usize, usize, &str, Option<&str>)> = err
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.span.line,
+                d.span.column,
+                d.message.as_str(),
+                d.help.as_deref(),
+            )
+        })
+        .collect();
+    let message = "`scope` must be local or distributed";
+    assert_eq!(
+        found,
+        vec![
+            (6, 12, message, Some("did you mean `distributed`?")),
+            (8, 12, message, Some("one of: local, distributed")),
+            (10, 12, message, Some("one of: local, distributed")),
+        ]
+    );
+    let ok = Model::parse(
+        "ok.yaml",
+        "version: 1\npackage: demo\nevents:\n  a: { scope: distributed }\n  b: { scope: local }\n  c: {}\n",
+    )
+    .unwrap();
+    let scopes: Vec<_> = ok.events.iter().map(|e| e.scope.as_str()).collect();
+    assert_eq!(scopes, ["distributed", "local", "local"]);
+}
+
 /// Hostile inputs: each must come back as an error (or a model), quickly, without a panic.
 #[test]
 fn hostile_inputs_are_rejected_without_panic() {

@@ -199,6 +199,23 @@ fn bridge_and_persistence_rules() {
 }
 
 #[test]
+fn scope_rules() {
+    let r = rules("scope");
+    assert_eq!(
+        r,
+        vec![
+            (
+                Level::Breaking,
+                "SCOPE_NARROWED",
+                "events.narrowed.scope".to_owned()
+            ),
+            (Level::Safe, "SCOPE_WIDENED", "events.widened.scope".to_owned()),
+        ],
+        "writing `scope: local` or leaving it out is the same"
+    );
+}
+
+#[test]
 fn nested_and_recursive_types_are_followed() {
     let r = rules("nested");
     let has = |level, rule: &str, path: &str| {

@@ -265,19 +265,7 @@ fn read(path: &LitStr, file: &Path, dir: &Path) -> Result<String, Vec<syn::Error
             ),
         )]
     };
-    let bytes = std::fs::read(file).map_err(|e| {
-        fail(format!(
-            "cannot read the manifest `{}`: {e}",
-            file.display()
-        ))
-    })?;
-    String::from_utf8(bytes).map_err(|e| {
-        fail(format!(
-            "the manifest `{}` is not UTF-8 text (invalid byte at offset {})",
-            file.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })
+    eventbus_codegen::read_manifest(file).map_err(fail)
 }
 
 /// `a/./b/../c` → `a/c`, without touching the file system (for paths that do not exist).

@@ -36,6 +36,7 @@ const fn meta(name: &'static str) -> EventMeta {
         payload: Some("T"),
         persist: false,
         ui: UiDirection::None,
+        scope: eventbus_runtime::Scope::Local,
         deprecated: None,
         policies: Policies::NONE,
     }
@@ -48,6 +49,8 @@ static MANIFEST: ManifestMeta = ManifestMeta {
     fingerprint: "0000000000000000",
     events: &EVENTS,
 };
+
+type Direct<T> = Vec<Box<dyn Fn(&T) + Send + Sync>>;
 
 fn increment(counter: &AtomicU64) {
     counter.store(counter.load(Relaxed) + 1, Relaxed);
@@ -70,7 +73,7 @@ where
             &listeners,
             |b, _| b.iter(|| event.emit_ref(black_box(&payload))),
         );
-        let direct: Vec<Box<dyn Fn(&T) + Send + Sync>> = (0..listeners)
+        let direct: Direct<T> = (0..listeners)
             .map(|_| {
                 let counter = counter.clone();
                 Box::new(move |_: &T| increment(&counter)) as Box<dyn Fn(&T) + Send + Sync>

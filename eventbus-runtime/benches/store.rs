@@ -44,6 +44,7 @@ static EVENTS: [EventMeta; 1] = [EventMeta {
     payload: Some("PackageEvent"),
     persist: true,
     ui: UiDirection::None,
+    scope: eventbus_runtime::Scope::Local,
     deprecated: None,
     policies: Policies::NONE,
 }];

@@ -187,6 +187,9 @@ pub struct BusBuilder<B = BusCore> {
     /// Set by `event_store` (in `store::bus`).
     #[cfg(feature = "store")]
     pub(crate) event_store: Option<std::sync::Arc<dyn crate::store::EventStore>>,
+    /// Set by `nats` (in `nats`).
+    #[cfg(feature = "nats")]
+    pub(crate) nats: Option<(String, crate::nats::NatsConfig)>,
     #[cfg(feature = "async")]
     runtime: Option<tokio::runtime::Handle>,
     #[cfg(feature = "async")]
@@ -219,6 +222,8 @@ impl<B: FromCore> BusBuilder<B> {
             instrument: None,
             #[cfg(feature = "store")]
             event_store: None,
+            #[cfg(feature = "nats")]
+            nats: None,
             #[cfg(feature = "async")]
             runtime: None,
             #[cfg(feature = "async")]
@@ -372,6 +377,11 @@ impl<B: FromCore> BusBuilder<B> {
             let config = resolve(meta, overrides, default_retry, self.circuit_breaker)?;
             configs.push(config);
         }
+        #[cfg(feature = "nats")]
+        let nats = match self.nats {
+            Some((url, config)) => Some(crate::nats::attach(manifest, &configs, url, config)?),
+            None => None,
+        };
         #[cfg(feature = "store")]
         let (journal, store_letters) = crate::store::attach(manifest, self.event_store);
         #[cfg(not(feature = "store"))]
@@ -386,6 +396,8 @@ impl<B: FromCore> BusBuilder<B> {
                 .unwrap_or_else(|| Box::new(MemoryDeadLetters::default())),
             #[cfg(feature = "store")]
             journal,
+            #[cfg(feature = "nats")]
+            nats,
             instrument: self.instrument.unwrap_or(false),
             #[cfg(feature = "async")]
             runtime: self.runtime,

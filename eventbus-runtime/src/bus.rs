@@ -22,6 +22,10 @@ pub(crate) type Redelivery = Box<dyn FnOnce() + Send>;
 pub(crate) trait ErasedEvent: Send + Sync {
     fn meta(&self) -> &'static EventMeta;
     fn emit_json(self: Arc<Self>, json: &str) -> Result<(), DispatchError>;
+    /// Reads a payload received from another process and returns what delivers it to this
+    /// process's handlers (neither stored nor published again).
+    #[cfg(feature = "nats")]
+    fn remote(self: Arc<Self>, json: &str) -> Result<Redelivery, DispatchError>;
     /// Moves every emit to the slow path, where the closed bus refuses it.
     fn close(&self);
     /// Lets pending debounced / throttled / batched events through now.
@@ -61,6 +65,8 @@ pub(crate) struct CoreSettings {
     pub(crate) store: Box<dyn DeadLetterStore>,
     #[cfg(feature = "store")]
     pub(crate) journal: Option<Arc<crate::store::journal::Journal>>,
+    #[cfg(feature = "nats")]
+    pub(crate) nats: Option<Arc<crate::nats::Link>>,
     pub(crate) instrument: bool,
     #[cfg(feature = "async")]
     pub(crate) runtime: Option<tokio::runtime::Handle>,
@@ -138,6 +144,8 @@ impl BusCore {
             unfinished: Mutex::new(Vec::new()),
             #[cfg(feature = "store")]
             journal: settings.journal,
+            #[cfg(feature = "nats")]
+            nats: settings.nats,
         });
         shared.update_gauge();
         BusCore {
@@ -348,6 +356,12 @@ impl BusCore {
         &self.inner.shared
     }
 
+    /// A handle that does not keep the bus alive.
+    #[cfg(feature = "nats")]
+    pub(crate) fn downgrade(&self) -> WeakCore {
+        WeakCore(Arc::downgrade(&self.inner))
+    }
+
     #[cfg(feature = "async")]
     pub(crate) fn events(&self) -> Arc<Vec<Arc<dyn ErasedEvent>>> {
         self.inner.registry.load_full()
@@ -395,6 +409,18 @@ impl BusCore {
         next.extend(current.iter().cloned());
         next.push(event);
         self.inner.registry.store(Arc::new(next));
+    }
+}
+
+/// A [`BusCore`] that does not keep the bus alive (for tasks that outlive no bus).
+#[cfg(feature = "nats")]
+#[derive(Clone)]
+pub(crate) struct WeakCore(std::sync::Weak<CoreInner>);
+
+#[cfg(feature = "nats")]
+impl WeakCore {
+    pub(crate) fn upgrade(&self) -> Option<BusCore> {
+        self.0.upgrade().map(|inner| BusCore { inner })
     }
 }
 

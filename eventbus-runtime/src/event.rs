@@ -97,8 +97,15 @@ impl<T: Payload> Event<T> {
         let persisted = crate::store::persists(&ctx);
         #[cfg(not(feature = "store"))]
         let persisted = false;
-        let slow =
-            ctx.config.gated() || ctx.shared.instrumented || ctx.shared.is_closed() || persisted;
+        #[cfg(feature = "nats")]
+        let published = crate::nats::publishes(&ctx);
+        #[cfg(not(feature = "nats"))]
+        let published = false;
+        let slow = ctx.config.gated()
+            || ctx.shared.instrumented
+            || ctx.shared.is_closed()
+            || persisted
+            || published;
         let inner = Arc::new(EventInner {
             #[cfg(feature = "async")]
             gate: crate::flood::Gate::new(&ctx.config),
@@ -583,6 +590,18 @@ impl<T: Payload> fmt::Debug for Event<T> {
     }
 }
 
+/// Where an emit comes from: what it owes the store and the other processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// `emit` in this process: stored (if persisted), published (if distributed), delivered.
+    Local,
+    /// A dead letter or a stored event delivered again: not published again.
+    Redispatch,
+    /// Received from another process (NATS): delivered only.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    Remote,
+}
+
 /// Deserialises a stored payload for re-dispatch.
 fn from_json<P: DeserializeOwned>(event: &'static str, json: Value) -> Result<P, RedispatchError> {
     serde_json::from_value(json)
@@ -622,10 +641,21 @@ impl<T: Payload> EventInner<T> {
 
     /// [`emit_slow`](Self::emit_slow), saying whether (and where) the event was stored. A
     /// persisted event is stored before any handler runs and delivered inside its delivery
-    /// scope (see `store::track`); on `Err` nothing was delivered.
+    /// scope (see `store::track`); a distributed event is published (see `nats`); on `Err`
+    /// nothing was delivered.
     pub(crate) fn emit_tracked(
         self: &Arc<Self>,
         payload: T,
+    ) -> Result<crate::store::Receipt, crate::store::PersistError> {
+        self.emit_from(payload, Origin::Local)
+    }
+
+    /// An emit from `origin`: only a local emit is published to other processes, and an event
+    /// that came from one is not stored again.
+    pub(crate) fn emit_from(
+        self: &Arc<Self>,
+        payload: T,
+        origin: Origin,
     ) -> Result<crate::store::Receipt, crate::store::PersistError> {
         if self.ctx.shared.is_closed() {
             self.ctx.give_up(
@@ -641,10 +671,25 @@ impl<T: Payload> EventInner<T> {
             });
         }
         #[cfg(feature = "store")]
-        let (_delivery, receipt) = crate::store::write_ahead(&self.ctx, &payload)?;
+        let (_delivery, receipt) = match origin {
+            Origin::Remote => (None, crate::store::Receipt::NOT_STORED),
+            Origin::Local | Origin::Redispatch => crate::store::write_ahead(&self.ctx, &payload)?,
+        };
         #[cfg(not(feature = "store"))]
         let receipt = crate::store::Receipt::NOT_STORED;
-        if self.ctx.shared.instrumented {
+        #[cfg(feature = "nats")]
+        let receipt = match origin {
+            Origin::Local => match crate::nats::publish(&self.ctx, &payload, receipt) {
+                Ok(receipt) => receipt,
+                Err(error) => {
+                    // Stored but neither published nor delivered: not `processed`.
+                    crate::store::track::dead_lettered(self.ctx.meta.name);
+                    return Err(error);
+                }
+            },
+            Origin::Remote | Origin::Redispatch => receipt,
+        };
+        if self.ctx.shared.instrumented && origin != Origin::Remote {
             self.ctx.counters.add(Stat::Emitted, 1);
         }
         #[cfg(feature = "async")]
@@ -734,6 +779,42 @@ impl<T: Payload> EventInner<T> {
         }
     }
 
+    /// Reads a payload given as JSON: for a [`Signal`](crate::Signal), `null` or `{}` only.
+    fn decode(&self, json: &str) -> Result<T, DispatchError> {
+        let event = self.ctx.meta.name;
+        if self.payload_less {
+            let value: Value = serde_json::from_str(json)
+                .map_err(|e| DispatchError::invalid_payload(event, json, &e))?;
+            let empty = match &value {
+                Value::Null => true,
+                Value::Object(fields) => fields.is_empty(),
+                _ => false,
+            };
+            if !empty {
+                return Err(DispatchError::UnexpectedPayload { event });
+            }
+            // `T` is `()` here; `null` is its JSON form.
+            serde_json::from_value(Value::Null)
+                .map_err(|e| DispatchError::invalid_payload(event, "null", &e))
+        } else {
+            serde_json::from_str(json).map_err(|e| DispatchError::invalid_payload(event, json, &e))
+        }
+    }
+
+    /// Whether an emit of this event can fail before delivery (it is written to the store, or
+    /// published to JetStream, first): `emit_json` then reports that failure.
+    fn confirms(&self) -> bool {
+        #[cfg(feature = "store")]
+        if crate::store::persists(&self.ctx) {
+            return true;
+        }
+        #[cfg(feature = "nats")]
+        if self.ctx.meta.persist && crate::nats::publishes(&self.ctx) {
+            return true;
+        }
+        false
+    }
+
     /// Moves the event to the slow path (shutdown).
     fn set_slow(&self) {
         self.slow.store(true, Ordering::Release);
@@ -757,30 +838,13 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
 
     fn emit_json(self: Arc<Self>, json: &str) -> Result<(), DispatchError> {
         let event = self.ctx.meta.name;
-        let payload: T = if self.payload_less {
-            let value: Value = serde_json::from_str(json)
-                .map_err(|e| DispatchError::invalid_payload(event, json, &e))?;
-            let empty = match &value {
-                Value::Null => true,
-                Value::Object(fields) => fields.is_empty(),
-                _ => false,
-            };
-            if !empty {
-                return Err(DispatchError::UnexpectedPayload { event });
-            }
-            // `T` is `()` here; `null` is its JSON form.
-            serde_json::from_value(Value::Null)
-                .map_err(|e| DispatchError::invalid_payload(event, "null", &e))?
-        } else {
-            serde_json::from_str(json)
-                .map_err(|e| DispatchError::invalid_payload(event, json, &e))?
-        };
+        let payload = self.decode(json)?;
         if self.ctx.shared.is_closed() {
             return Err(DispatchError::ShutDown { event });
         }
-        #[cfg(feature = "store")]
-        if crate::store::persists(&self.ctx) {
-            // Stored first: a store failure is the caller's error, and nothing ran.
+        if self.confirms() {
+            // Stored and published first: a store or publish failure is the caller's error,
+            // and nothing ran.
             return self
                 .emit_tracked(payload)
                 .map(drop)
@@ -796,6 +860,14 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
         }
         Event { inner: self }.emit(payload);
         Ok(())
+    }
+
+    #[cfg(feature = "nats")]
+    fn remote(self: Arc<Self>, json: &str) -> Result<Redelivery, DispatchError> {
+        let payload = self.decode(json)?;
+        Ok(Box::new(move || {
+            let _ = self.emit_from(payload, Origin::Remote);
+        }))
     }
 
     fn close(&self) {
@@ -859,7 +931,10 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
         let event = self.ctx.meta.name;
         let Some(handler_id) = letter.handler_id else {
             let payload: T = from_json(event, letter.payload.clone())?;
-            return Ok(Box::new(move || Event { inner: self }.emit(payload)));
+            // Delivered here again, not published again (other processes had their copy).
+            return Ok(Box::new(move || {
+                let _ = self.emit_from(payload, Origin::Redispatch);
+            }));
         };
         // The same id and label; else the one handler with that label (ids restart with the
         // process, labels given in code do not).

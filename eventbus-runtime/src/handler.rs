@@ -73,11 +73,21 @@ pub enum FailureKind {
     /// [`PersistError`](crate::PersistError)): it was not dispatched, and its emit returned
     /// the error.
     NotStored,
+    /// A `scope: distributed` event could not be handed to NATS (see `docs/nats.md`): a
+    /// `persist: true` one was not acknowledged by the JetStream stream in time (it was not
+    /// dispatched, and its emit returned the error), or the link's outbox was full for a plain
+    /// one (it was delivered locally only).
+    NotPublished,
+    /// A message received from NATS is not a CloudEvent of its subject's event, or its data does
+    /// not fit the payload type: it was refused (terminated, on JetStream) and not delivered.
+    /// The payload is the message as received (a JSON string when it is not JSON).
+    Malformed,
 }
 
 impl FailureKind {
     /// A short lowercase name: `returned`, `panicked`, `circuit_open`, `overflow`, `rejected`,
-    /// `abandoned`, `evicted`, `store_failed`, `not_stored` (used as a log field and metrics label).
+    /// `abandoned`, `evicted`, `store_failed`, `not_stored`, `not_published`, `malformed` (used
+    /// as a log field and metrics label).
     pub const fn as_str(self) -> &'static str {
         match self {
             FailureKind::Returned => "returned",
@@ -89,6 +99,8 @@ impl FailureKind {
             FailureKind::Evicted => "evicted",
             FailureKind::StoreFailed => "store_failed",
             FailureKind::NotStored => "not_stored",
+            FailureKind::NotPublished => "not_published",
+            FailureKind::Malformed => "malformed",
         }
     }
 }
@@ -248,6 +260,8 @@ impl fmt::Display for HandlerFailure {
             FailureKind::Evicted => "lost a dead letter",
             FailureKind::StoreFailed => "lost a dead letter",
             FailureKind::NotStored => "was not stored",
+            FailureKind::NotPublished => "was not published",
+            FailureKind::Malformed => "was refused a malformed message",
         };
         write!(
             f,

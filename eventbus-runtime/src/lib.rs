@@ -24,7 +24,7 @@
 //! This is roughly what generated code does, written by hand:
 //!
 //! ```
-//! use eventbus_runtime::{BusCore, Event, EventMeta, ManifestMeta, Policies, Signal, UiDirection};
+//! use eventbus_runtime::{BusCore, Event, EventMeta, ManifestMeta, Policies, Scope, Signal, UiDirection};
 //!
 //! #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 //! pub struct Notification { pub title: String }
@@ -32,7 +32,7 @@
 //! const fn event(name: &'static str, payload: Option<&'static str>) -> EventMeta {
 //!     EventMeta {
 //!         name, category: "demo", description: "", payload, persist: false,
-//!         ui: UiDirection::None, deprecated: None, policies: Policies::NONE,
+//!         ui: UiDirection::None, scope: Scope::Local, deprecated: None, policies: Policies::NONE,
 //!     }
 //! }
 //! static EVENTS: [EventMeta; 2] = [event("notification", Some("Notification")), event("refresh", None)];
@@ -71,7 +71,8 @@
 //! ```
 
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in one module only: `rcu`, the listener snapshot (see its docs).
+#![deny(unsafe_code)]
 
 #[cfg(feature = "async")]
 mod async_handler;
@@ -83,6 +84,8 @@ pub mod bridge;
 mod builder;
 mod bus;
 mod clock;
+#[cfg(any(feature = "bridge", feature = "nats"))]
+mod cloudevents;
 mod dead_letter;
 pub mod defaults;
 mod error;
@@ -92,7 +95,10 @@ mod flood;
 mod handler;
 mod listeners;
 mod meta;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod options;
+mod rcu;
 #[cfg(feature = "async")]
 mod retry;
 #[cfg(feature = "async")]
@@ -119,7 +125,7 @@ pub use dead_letter::{
 pub use error::DispatchError;
 pub use event::{Event, Payload};
 pub use handler::{FailureKind, HandlerFailure, HandlerResult};
-pub use meta::{Batch, EventMeta, ManifestMeta, Policies, RateLimit, Retry, UiDirection};
+pub use meta::{Batch, EventMeta, ManifestMeta, Policies, RateLimit, Retry, Scope, UiDirection};
 pub use options::HandlerOptions;
 #[cfg(feature = "async")]
 pub use runtime::Jitter;
@@ -151,7 +157,7 @@ pub mod __private {
 /// Helpers for this crate's doc examples and tests; not part of the API.
 #[doc(hidden)]
 pub mod __doc {
-    use crate::meta::{EventMeta, ManifestMeta, Policies, UiDirection};
+    use crate::meta::{EventMeta, ManifestMeta, Policies, Scope, UiDirection};
 
     /// Leaks a manifest of package `demo` with the given `(name, payload type)` events.
     pub fn manifest(events: &[(&'static str, Option<&'static str>)]) -> &'static ManifestMeta {
@@ -180,6 +186,14 @@ pub mod __doc {
         }))
     }
 
+    /// How many emits of `core` wait in its event-store queue for the writer thread (0
+    /// without an event store): lets a test see emitters queued behind a commit it holds,
+    /// instead of sleeping and hoping they are.
+    #[cfg(feature = "store")]
+    pub fn queued_appends(core: &crate::BusCore) -> usize {
+        core.queued_appends()
+    }
+
     /// Leaks a manifest of package `demo` with the given `(name, payload type, policies)`
     /// events.
     pub fn manifest_with(
@@ -194,6 +208,7 @@ pub mod __doc {
                 payload,
                 persist: false,
                 ui: UiDirection::None,
+                scope: Scope::Local,
                 deprecated: None,
                 policies,
             })

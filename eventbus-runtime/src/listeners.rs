@@ -1,7 +1,7 @@
 //! The listener list of one event: who gets called, in which order, and how emitters read it.
 //!
-//! Emitters read a lock-free snapshot (`ArcSwap` of the current listener vector) and never take
-//! a lock. Subscribing and unsubscribing copy the vector and swap in the new one, serialised by
+//! Emitters read a lock-free snapshot of the current listener vector (an [`Rcu`]: a read is a
+//! store to the thread's own slot, no atomic read-modify-write) and never take a lock. Subscribing and unsubscribing copy the vector and swap in the new one, serialised by
 //! a writer-only mutex that emitters never touch. Handlers never run while that mutex is held,
 //! so a handler may subscribe, unsubscribe or emit without deadlocking.
 //!
@@ -18,9 +18,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-
 use crate::options::HandlerInfo;
+use crate::rcu::Rcu;
 
 /// The error a handler returned, boxed.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -86,8 +85,7 @@ impl<T> Listener<Handler<T>> {
 
 /// The listeners of one event, in subscription order.
 pub(crate) struct ListenerList<T: 'static> {
-    // `ArcSwap` needs a sized pointee, hence `Arc<Vec<_>>` rather than `Arc<[_]>`.
-    snapshot: ArcSwap<Vec<Entry<T>>>,
+    snapshot: Rcu<Vec<Entry<T>>>,
     /// Serialises copy-on-write updates; holds the next listener id (ids start at 1).
     writer: Mutex<u64>,
     /// Told the new listener count after every change (the listener-count gauge).
@@ -97,7 +95,7 @@ pub(crate) struct ListenerList<T: 'static> {
 impl<T: 'static> ListenerList<T> {
     pub(crate) fn new(on_change: Option<Box<dyn Fn(usize) + Send + Sync>>) -> Self {
         ListenerList {
-            snapshot: ArcSwap::from_pointee(Vec::new()),
+            snapshot: Rcu::new(Vec::new()),
             writer: Mutex::new(1),
             on_change,
         }
@@ -111,7 +109,7 @@ impl<T: 'static> ListenerList<T> {
 
     fn publish(&self, next: Vec<Entry<T>>) {
         let len = next.len();
-        self.snapshot.store(Arc::new(next));
+        self.snapshot.replace(next);
         if let Some(on_change) = &self.on_change {
             on_change(len);
         }
@@ -137,9 +135,11 @@ impl<T: 'static> ListenerList<T> {
             redispatch,
             handler,
         });
-        let current = self.snapshot.load();
-        let mut next = Vec::with_capacity(current.len() + 1);
-        next.extend(current.iter().cloned());
+        let mut next = self.snapshot.read(|current| {
+            let mut next = Vec::with_capacity(current.len() + 1);
+            next.extend(current.iter().cloned());
+            next
+        });
         next.push(entry);
         self.publish(next);
         id
@@ -148,12 +148,15 @@ impl<T: 'static> ListenerList<T> {
     /// Removes the listener with this id; `false` if it was not in the list.
     pub(crate) fn remove(&self, id: u64) -> bool {
         let _writer = self.lock_writer();
-        let current = self.snapshot.load();
-        let Some(listener) = current.iter().find(|l| l.id == id) else {
+        let found = self.snapshot.read(|current| {
+            let listener = current.iter().find(|l| l.id == id)?;
+            let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
+            let next: Vec<Entry<T>> = current.iter().filter(|l| l.id != id).cloned().collect();
+            Some((was_active, next))
+        });
+        let Some((was_active, next)) = found else {
             return false;
         };
-        let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
-        let next: Vec<Entry<T>> = current.iter().filter(|l| l.id != id).cloned().collect();
         self.publish(next);
         was_active
     }
@@ -161,36 +164,32 @@ impl<T: 'static> ListenerList<T> {
     /// Removes every listener.
     pub(crate) fn clear(&self) {
         let _writer = self.lock_writer();
-        let current = self.snapshot.load();
-        if current.is_empty() {
-            return;
+        let had_listeners = self.snapshot.read(|current| {
+            for listener in current {
+                listener.state.store(REMOVED, Ordering::Release);
+            }
+            !current.is_empty()
+        });
+        if had_listeners {
+            self.publish(Vec::new());
         }
-        for listener in current.iter() {
-            listener.state.store(REMOVED, Ordering::Release);
-        }
-        self.publish(Vec::new());
     }
 
     /// The number of listeners that may still be called.
     pub(crate) fn len(&self) -> usize {
         self.snapshot
-            .load()
-            .iter()
-            .filter(|l| l.is_active())
-            .count()
+            .read(|current| current.iter().filter(|l| l.is_active()).count())
     }
 
     /// Whether the listener with this id is subscribed and may still be called.
     pub(crate) fn is_active(&self, id: u64) -> bool {
         self.snapshot
-            .load()
-            .iter()
-            .any(|l| l.id == id && l.is_active())
+            .read(|current| current.iter().any(|l| l.id == id && l.is_active()))
     }
 
     /// Every listener of the current snapshot, in order.
     pub(crate) fn entries(&self) -> Arc<Vec<Entry<T>>> {
-        self.snapshot.load_full()
+        Arc::new(self.snapshot.read(|current| current.clone()))
     }
 
     /// Claims a listener for this call: `false` if it must be skipped. A `once` listener is
@@ -224,10 +223,19 @@ impl<T: 'static> ListenerList<T> {
     /// the list) or a handler fails (`on_error` decides).
     #[inline]
     pub(crate) fn dispatch(&self, payload: &T, mut on_error: impl FnMut(&Entry<T>, CallError)) {
-        // The guard is a lock-free borrow of the snapshot; listeners added meanwhile land in a
-        // new snapshot and are not called by this emit.
-        let snapshot = self.snapshot.load();
-        let list: &[Entry<T>] = &snapshot;
+        // A lock-free borrow of the snapshot; listeners added meanwhile land in a new snapshot
+        // and are not called by this emit.
+        self.snapshot
+            .read(|list| self.dispatch_list(list, payload, &mut on_error));
+    }
+
+    #[inline(always)]
+    fn dispatch_list(
+        &self,
+        list: &[Entry<T>],
+        payload: &T,
+        on_error: &mut impl FnMut(&Entry<T>, CallError),
+    ) {
         let mut next = 0;
         while next < list.len() {
             // One unwind guard around the rest of the loop rather than one per handler: it
@@ -262,14 +270,15 @@ impl<T: 'static> ListenerList<T> {
         payload: &T,
         mut on_outcome: impl FnMut(&Entry<T>, Result<(), CallError>, Duration),
     ) {
-        let snapshot = self.snapshot.load();
-        for listener in snapshot.iter() {
-            if !self.claim(listener) {
-                continue;
+        self.snapshot.read(|snapshot| {
+            for listener in snapshot.iter() {
+                if !self.claim(listener) {
+                    continue;
+                }
+                let start = Instant::now();
+                let outcome = listener.call(payload);
+                on_outcome(listener, outcome, start.elapsed());
             }
-            let start = Instant::now();
-            let outcome = listener.call(payload);
-            on_outcome(listener, outcome, start.elapsed());
-        }
+        });
     }
 }

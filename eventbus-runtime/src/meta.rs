@@ -51,6 +51,8 @@ pub struct EventMeta {
     pub persist: bool,
     /// What may cross the browser bridge.
     pub ui: UiDirection,
+    /// Whether the event stays in the process or travels between processes over NATS.
+    pub scope: Scope,
     /// The `deprecated` notice, if any.
     pub deprecated: Option<&'static str>,
     /// Delivery policies from the manifest.
@@ -87,6 +89,32 @@ impl UiDirection {
             Self::ToUi => "to_ui",
             Self::FromUi => "from_ui",
             Self::Both => "both",
+        }
+    }
+}
+
+/// The manifest's `scope` key: whether an event stays in the process that emits it or travels
+/// between processes (through NATS, with the `nats` feature and `BusBuilder::nats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Scope {
+    /// Delivered to the handlers of the emitting process only (the default).
+    #[default]
+    Local,
+    /// Also published on the NATS subject `<package>.events.<eventName>` and delivered to the
+    /// other processes of the system; `persist: true` events go through a JetStream stream.
+    Distributed,
+}
+
+impl Scope {
+    /// Whether the event travels between processes.
+    pub const fn is_distributed(self) -> bool {
+        matches!(self, Self::Distributed)
+    }
+    /// The manifest spelling: `local` or `distributed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Distributed => "distributed",
         }
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     /// The event store's writer, when the bus has one.
     #[cfg(feature = "store")]
     pub(crate) journal: Option<Arc<crate::store::journal::Journal>>,
+    /// The NATS link, when the bus was built with one.
+    #[cfg(feature = "nats")]
+    pub(crate) nats: Option<Arc<crate::nats::Link>>,
 }
 
 #[cfg(feature = "metrics")]
@@ -196,8 +199,34 @@ impl EventCtx {
             self.counters.add(Stat::Failed, 1);
             info.failed.fetch_add(1, Ordering::Relaxed);
         }
+        // An event from a JetStream consumer: the broker's delivery is the attempt, and the
+        // broker retries it (the message is nak'ed with the delay) unless this was the last.
+        #[cfg(feature = "nats")]
+        let remote = if circuit_open {
+            None
+        } else {
+            crate::store::track::remote(self.meta.name)
+        };
+        #[cfg(feature = "nats")]
+        let (attempt, remote) = match remote.as_deref().and_then(|d| d.as_remote()) {
+            Some(remote) => {
+                failure.attempt = remote.attempt;
+                if !remote.last {
+                    failure.retry_in = Some(remote.delay);
+                    remote.retry();
+                    self.counters.add(Stat::Retried, 1);
+                    self.shared.failures.report(&failure);
+                    return Next::Done;
+                }
+                (remote.attempt, true)
+            }
+            None => (attempt, false),
+        };
+        #[cfg(all(feature = "async", not(feature = "nats")))]
+        let remote = false;
         #[cfg(feature = "async")]
         if !circuit_open
+            && !remote
             && let Some(retry) = self.retry_for(info)
             && attempt < retry.attempts
         {

@@ -78,6 +78,14 @@ impl BusCore {
     /// # }
     /// ```
     pub async fn shutdown_with_timeout(&self, timeout: Duration) -> ShutdownReport {
+        #[cfg(feature = "nats")]
+        let started = std::time::Instant::now();
+        // Stop taking events from other processes; hand over what was received already.
+        #[cfg(feature = "nats")]
+        let quiesced = match &self.shared().nats {
+            Some(link) => link.quiesce(timeout).await,
+            None => true,
+        };
         self.close();
         let events = self.events();
         for event in events.iter() {
@@ -98,6 +106,17 @@ impl BusCore {
                 let _ = done.send(timed_out);
             });
             waited.await.unwrap_or(true)
+        };
+        // Publish what was emitted and settle what was received, then stop publishing.
+        #[cfg(feature = "nats")]
+        let timed_out = match &self.shared().nats {
+            Some(link) => {
+                let left = timeout.saturating_sub(started.elapsed());
+                let settled = link.settled(left).await;
+                link.close();
+                timed_out || !quiesced || !settled
+            }
+            None => timed_out,
         };
         for event in events.iter() {
             event.close_streams();

@@ -38,6 +38,7 @@ const fn event(
         payload,
         persist,
         ui,
+        scope: eventbus_runtime::Scope::Local,
         deprecated: None,
         policies: Policies::NONE,
     }
@@ -90,10 +91,10 @@ struct Server {
 fn temp_dir() -> tempfile::TempDir {
     // tmpfs when there is one: every persisted emit waits for an fsync.
     let shm = std::path::Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = tempfile::tempdir_in(shm) {
-            return dir;
-        }
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
     }
     tempfile::tempdir().expect("a temporary directory")
 }
@@ -372,7 +373,7 @@ async fn accepts_from_ui_events_validated_and_acknowledged() {
         client_event("l1", "demo.level", Some(json!({"value": 3}))),
     )
     .await;
-    let mut frames = vec![next(&mut socket).await, next(&mut socket).await];
+    let mut frames = [next(&mut socket).await, next(&mut socket).await];
     frames.sort_by_key(|f| f["type"].as_str().unwrap().to_owned());
     assert_eq!(frames[0]["type"], "demo.level");
     assert_eq!(frames[0]["data"], json!({"value": 3}));

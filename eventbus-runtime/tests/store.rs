@@ -2,13 +2,9 @@
 //! queries, retention, old data after a manifest change, and store failures. Every test uses a
 //! real SQLite file in its own temporary directory.
 
-#![cfg(feature = "store")]
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::Duration;
-#[cfg(feature = "async")]
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use eventbus_runtime::{
     Appended, BusCore, Compacted, DeadLetterReason, DeadLetterStore, DispatchError, EventId,
@@ -41,6 +37,7 @@ const fn meta(name: &'static str, payload: Option<&'static str>, persist: bool) 
         payload,
         persist,
         ui: UiDirection::None,
+        scope: eventbus_runtime::Scope::Local,
         deprecated: None,
         policies: Policies::NONE,
     }
@@ -113,7 +110,6 @@ fn statuses(store: &SqliteStore) -> Vec<(u64, Status)> {
 }
 
 /// Polls until `done` holds (work on another thread); panics after 10 s.
-#[cfg(feature = "async")]
 fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
@@ -207,10 +203,13 @@ fn concurrent_emitters_get_gap_free_sequences_in_group_commits() {
         batches: Mutex<Vec<usize>>,
         gate: Barrier,
         first: AtomicBool,
+        /// The size of the held first group, once the writer is inside it.
+        held: AtomicUsize,
     }
     impl EventStore for Counting {
         fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<Appended>, StoreError> {
             if !self.first.swap(true, Ordering::SeqCst) {
+                self.held.store(events.len(), Ordering::SeqCst);
                 self.gate.wait();
             }
             self.batches.lock().unwrap().push(events.len());
@@ -239,6 +238,7 @@ fn concurrent_emitters_get_gap_free_sequences_in_group_commits() {
         batches: Mutex::new(Vec::new()),
         gate: Barrier::new(2),
         first: AtomicBool::new(false),
+        held: AtomicUsize::new(0),
     });
     struct Shared(Arc<Counting>);
     impl EventStore for Shared {
@@ -285,8 +285,13 @@ fn concurrent_emitters_get_gap_free_sequences_in_group_commits() {
             })
             .collect();
         started.wait();
-        // The first commit is held while the others queue up behind it.
-        std::thread::sleep(Duration::from_millis(50));
+        // The first commit is held until every emitter has an event in it or queued behind
+        // it (each emitter has one emit in flight), so the next commit groups whatever is
+        // queued: with 8 emitters one of the two groups holds more than one event.
+        eventually("every emitter queued behind the held commit", || {
+            let held = counting.held.load(Ordering::SeqCst);
+            held > 0 && held + eventbus_runtime::__doc::queued_appends(&bus.core) == THREADS
+        });
         counting.gate.wait();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });

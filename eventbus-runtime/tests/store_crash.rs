@@ -9,8 +9,6 @@
 //! `EVENTBUS_CRASH_ROUNDS` changes the number of rounds (default 30); the random seed is
 //! printed, and `EVENTBUS_CRASH_SEED` replays one.
 
-#![cfg(feature = "store")]
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -37,6 +35,7 @@ static EVENTS: [EventMeta; 1] = [EventMeta {
     payload: Some("u64"),
     persist: true,
     ui: UiDirection::None,
+    scope: eventbus_runtime::Scope::Local,
     deprecated: None,
     policies: Policies::NONE,
 }];

@@ -93,8 +93,12 @@ pub async fn run(
             answer.chain_data.emit(ChainData { chains });
         });
     }
-    // Events stored by an earlier run whose handlers did not finish are delivered again.
+    // Events stored by an earlier run whose handlers did not finish are delivered again; the
+    // store keeps the newest 50,000 processed events.
     let recovered = bus.recover()?;
+    if let Some(store) = bus.event_store() {
+        store.compact(&eventbus::Retention::new().max_count(50_000))?;
+    }
     let boot = bus
         .event_store()
         .map(|s| s.last_sequence())
@@ -513,7 +517,7 @@ async fn chain_monitor(bus: EventBus, world: Arc<Mutex<World>>) {
         if let Some(event) = events.into_iter().nth(((tick - 1) % 2) as usize) {
             bus.chain_sync.emit(event);
         }
-        if tick % 5 == 0 {
+        if tick.is_multiple_of(5) {
             let chains = world.lock().unwrap().chain_data();
             bus.chain_data.emit(ChainData { chains });
         }

@@ -8,7 +8,7 @@
 //! Options (or environment variables): `--addr` (`DAPPMANAGER_ADDR`, default `127.0.0.1:8080`),
 //! `--data` (`DAPPMANAGER_DATA`, default `./data`), `--token` (`DAPPMANAGER_TOKEN`, default a
 //! random one, printed in the URL), `--pace` (`DAPPMANAGER_PACE`, default 1.0: multiplies the
-//! simulated delays). Stop it with Ctrl-C: pages get a close frame with their resume point, and
+//! simulated delays). Stop it with Ctrl-C (or SIGTERM): pages get a close frame with their resume point, and
 //! show what happened meanwhile when the service is back.
 
 mod app;
@@ -32,6 +32,22 @@ fn random_token() -> String {
             format!("{:016x}", hasher.finish())
         })
         .collect()
+}
+
+/// Ctrl-C, or SIGTERM (`docker stop`, systemd).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn main() -> ExitCode {
@@ -70,7 +86,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(app::run(
         options,
         async {
-            let _ = tokio::signal::ctrl_c().await;
+            stop_signal().await;
             println!("\nstopping: pages will resume where they left off");
         },
         move |addr| {

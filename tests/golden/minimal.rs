@@ -13,6 +13,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::None,
             persist: false,
             ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::None,
             policies: ::eventbus::Policies::NONE,
         },

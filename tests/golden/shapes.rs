@@ -214,6 +214,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::Some("Everything"),
             persist: true,
             ui: ::eventbus::UiDirection::Both,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::None,
             policies: ::eventbus::Policies::NONE,
         },
@@ -224,6 +225,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::Some("Tree"),
             persist: false,
             ui: ::eventbus::UiDirection::ToUi,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::None,
             policies: ::eventbus::Policies::NONE,
         },
@@ -234,6 +236,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::Some("InlineThing"),
             persist: false,
             ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::None,
             policies: ::eventbus::Policies {
                 throttle: ::core::option::Option::Some(
@@ -249,6 +252,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::None,
             persist: false,
             ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::None,
             policies: ::eventbus::Policies {
                 rate_limit: ::core::option::Option::Some(::eventbus::RateLimit {
@@ -271,6 +275,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::Some("Batched"),
             persist: false,
             ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::None,
             policies: ::eventbus::Policies {
                 rate_limit: ::core::option::Option::Some(::eventbus::RateLimit {
@@ -297,6 +302,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::None,
             persist: false,
             ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::Some("use limited"),
             policies: ::eventbus::Policies {
                 debounce: ::core::option::Option::Some(
@@ -312,6 +318,7 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             payload: ::core::option::Option::None,
             persist: false,
             ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
             deprecated: ::core::option::Option::Some(""),
             policies: ::eventbus::Policies::NONE,
         },

@@ -69,7 +69,6 @@ struct Registered<'a>(&'a Hub, u64);
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         self.0.unregister(self.1);
-        self.0.counters.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -122,7 +121,6 @@ pub(crate) async fn run(
         }
     };
     hub.counters.connections.fetch_add(1, Ordering::Relaxed);
-    hub.counters.open.fetch_add(1, Ordering::Relaxed);
     let _registered = Registered(&hub, registration.id);
     connection.serve(registration, since).await;
 }

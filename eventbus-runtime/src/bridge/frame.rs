@@ -4,8 +4,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::timestamp::Timestamp;
-
 /// The WebSocket subprotocol a client must offer: CloudEvents' JSON format.
 pub const SUBPROTOCOL: &str = "cloudevents.json";
 /// `type` of the frame the server sends first, once a connection is authenticated.
@@ -117,57 +115,8 @@ impl Refusal {
     }
 }
 
-/// A sequence number as it travels: a 20-digit zero-padded decimal string, so that string
-/// order and numeric order agree (the CloudEvents `sequence` extension is a string compared
-/// lexicographically) and JavaScript reads it without rounding.
-pub(crate) fn sequence_text(sequence: u64) -> String {
-    format!("{sequence:020}")
-}
-
-/// Parses a resume point: decimal digits (leading zeros allowed), at most `u64::MAX`.
-pub(crate) fn parse_sequence(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-fn quoted(text: &str) -> String {
-    serde_json::to_string(text).expect("a string serialises")
-}
-
-/// The fixed attributes of every frame the server writes.
-pub(crate) struct Envelope<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) source: &'a str,
-    pub(crate) kind: &'a str,
-    pub(crate) time: Timestamp,
-}
-
-/// Writes a frame: the envelope, an optional `sequence`, and `data` (JSON text) if any.
-pub(crate) fn write(envelope: &Envelope<'_>, sequence: Option<u64>, data: Option<&str>) -> String {
-    let mut out = String::with_capacity(192 + data.map_or(0, str::len));
-    out.push_str(r#"{"specversion":"1.0","id":"#);
-    out.push_str(&quoted(envelope.id));
-    out.push_str(r#","source":"#);
-    out.push_str(&quoted(envelope.source));
-    out.push_str(r#","type":"#);
-    out.push_str(&quoted(envelope.kind));
-    out.push_str(r#","time":""#);
-    out.push_str(&envelope.time.to_string());
-    out.push('"');
-    if let Some(sequence) = sequence {
-        out.push_str(r#","sequence":""#);
-        out.push_str(&sequence_text(sequence));
-        out.push('"');
-    }
-    if let Some(data) = data {
-        out.push_str(r#","datacontenttype":"application/json","data":"#);
-        out.push_str(data);
-    }
-    out.push('}');
-    out
-}
+// The envelope is shared with the other wires (NATS): see `crate::cloudevents`.
+pub(crate) use crate::cloudevents::{Envelope, parse_sequence, sequence_text, write};
 
 /// The `data` of an error frame.
 pub(crate) fn error_data(refusal: &Refusal) -> String {
@@ -275,6 +224,7 @@ pub(crate) fn parse(text: &str) -> Result<ClientEvent<'_>, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timestamp::Timestamp;
 
     #[test]
     fn writes_an_event_frame() {

@@ -11,12 +11,12 @@
 //! The protocol is specified in `docs/bridge.md`.
 //!
 //! ```no_run
-//! # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 //! use eventbus_runtime::BusCore;
 //! use eventbus_runtime::bridge::{Bridge, BridgeConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
+//! # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 //! let core = BusCore::new(manifest); // a generated `EventBus` derefs to its `BusCore`
 //! let bridge = Bridge::new(&core, BridgeConfig::new(std::env::var("EVENTS_TOKEN").unwrap()));
 //!
@@ -152,9 +152,9 @@ pub fn router(bus: &BusCore, config: BridgeConfig) -> Router {
 /// Serves the bridge of `bus` on its own: binds `addr` and runs until the listener fails.
 ///
 /// ```no_run
-/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 /// let core = eventbus_runtime::BusCore::new(manifest);
 /// let config = eventbus_runtime::bridge::BridgeConfig::new("s3cret");
 /// eventbus_runtime::bridge::serve("127.0.0.1:8080", &core, config).await

@@ -10,7 +10,6 @@ use crate::stats::BusStats;
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) connections: AtomicU64,
-    pub(crate) open: AtomicU64,
     pub(crate) refused_origin: AtomicU64,
     pub(crate) refused_token: AtomicU64,
     pub(crate) refused_other: AtomicU64,

@@ -176,6 +176,15 @@ impl BusCore {
         self.shared().journal.as_ref().ok_or_else(no_store)
     }
 
+    /// How many emits wait in the event-store queue for the writer (0 without a store); for
+    /// tests, through `__doc::queued_appends`.
+    pub(crate) fn queued_appends(&self) -> usize {
+        self.shared()
+            .journal
+            .as_ref()
+            .map_or(0, |j| j.queue.queued_appends())
+    }
+
     /// Recovery after a crash: delivers again, in sequence order, every stored event whose
     /// dispatch did not finish in an earlier run (status [`Status::Pending`]), and records
     /// the outcome as for a new emit. Call it once at start, **after** subscribing the

@@ -123,6 +123,11 @@ impl Queue {
     pub(crate) fn claim_recovery(&self, sequence: u64) -> bool {
         lock(&self.state).recovering.insert(sequence)
     }
+
+    /// How many emits wait for the writer to take them (not those it is writing now).
+    pub(crate) fn queued_appends(&self) -> usize {
+        lock(&self.state).appends.len()
+    }
 }
 
 /// The journal of one bus: its store, the writer thread and the queue.

@@ -182,18 +182,50 @@ impl fmt::Debug for PersistedSignal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Receipt {
     stored: Option<(u64, EventId)>,
+    /// The id and JetStream stream sequence of a published event.
+    #[cfg(feature = "nats")]
+    published: Option<(EventId, u64)>,
 }
 
 impl Receipt {
     /// The receipt of an event delivered without being stored (the bus has no event store, or
     /// the event is not `persist: true`).
-    pub const NOT_STORED: Receipt = Receipt { stored: None };
+    pub const NOT_STORED: Receipt = Receipt {
+        stored: None,
+        #[cfg(feature = "nats")]
+        published: None,
+    };
 
     #[cfg(feature = "store")]
     pub(crate) fn stored(sequence: u64, id: EventId) -> Receipt {
         Receipt {
             stored: Some((sequence, id)),
+            #[cfg(feature = "nats")]
+            published: None,
         }
+    }
+
+    /// This receipt, and the event was stored in the JetStream stream under `stream_sequence`.
+    #[cfg(feature = "nats")]
+    pub(crate) fn published(self, id: EventId, stream_sequence: u64) -> Receipt {
+        Receipt {
+            published: Some((id, stream_sequence)),
+            ..self
+        }
+    }
+
+    /// Whether a JetStream stream acknowledged the event (a `scope: distributed`,
+    /// `persist: true` event on a bus with NATS: see `docs/nats.md`).
+    #[cfg(feature = "nats")]
+    pub fn is_published(&self) -> bool {
+        self.published.is_some()
+    }
+
+    /// Its sequence number in the JetStream stream, once the stream acknowledged it (a
+    /// duplicate publish of the same id gets the first one's).
+    #[cfg(feature = "nats")]
+    pub fn stream_sequence(&self) -> Option<u64> {
+        self.published.map(|(_, sequence)| sequence)
     }
 
     /// Whether the event is durably stored.
@@ -206,9 +238,13 @@ impl Receipt {
         self.stored.map(|(sequence, _)| sequence)
     }
 
-    /// Its id (a UUID v4), also the CloudEvents `id`.
+    /// Its id (a UUID v4), also the CloudEvents `id` (and, for a published event, its
+    /// `Nats-Msg-Id`).
     pub fn id(&self) -> Option<EventId> {
-        self.stored.map(|(_, id)| id)
+        let id = self.stored.map(|(_, id)| id);
+        #[cfg(feature = "nats")]
+        let id = id.or(self.published.map(|(id, _)| id));
+        id
     }
 }
 
@@ -244,6 +280,20 @@ pub enum PersistError {
         /// The event's manifest name.
         event: &'static str,
     },
+    /// A `scope: distributed`, `persist: true` event was not acknowledged by the JetStream
+    /// stream within the publish deadline (the broker is unreachable, or the stream refused
+    /// it), or the link's outbox was full: no handler ran. When the deadline passed, the broker
+    /// may still have stored it (its acknowledgements were lost); an emit of the same payload
+    /// is a new event with a new id.
+    #[cfg(feature = "nats")]
+    NotPublished {
+        /// The event's manifest name.
+        event: &'static str,
+        /// The id it was published under.
+        id: EventId,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl PersistError {
@@ -253,6 +303,8 @@ impl PersistError {
             PersistError::Store { event, .. }
             | PersistError::Payload { event, .. }
             | PersistError::ShutDown { event } => event,
+            #[cfg(feature = "nats")]
+            PersistError::NotPublished { event, .. } => event,
         }
     }
 }
@@ -269,6 +321,13 @@ impl fmt::Display for PersistError {
             ),
             PersistError::ShutDown { event } => {
                 write!(f, "event `{event}` not emitted: the bus is shut down")
+            }
+            #[cfg(feature = "nats")]
+            PersistError::NotPublished { event, id, message } => {
+                write!(
+                    f,
+                    "event `{event}` ({id}) was not published to NATS: {message}"
+                )
             }
         }
     }
@@ -322,7 +381,7 @@ impl EventId {
     ///
     /// If the operating system has no random source (`getrandom` fails), which no supported
     /// platform does once booted.
-    #[cfg(feature = "store")]
+    #[cfg(any(feature = "store", feature = "nats"))]
     pub fn new_v4() -> EventId {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).expect("eventbus: the OS random source failed");

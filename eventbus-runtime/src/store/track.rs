@@ -7,16 +7,20 @@
 //! the same event marks the delivery failed ([`dead_lettered`]). When the last holder lets go,
 //! the delivery records its outcome in the store: processed, or failed.
 //!
-//! Without the `store` feature every function here is a no-op and [`Carried`] is `()`, so the
-//! hooks in the dispatch code cost nothing.
+//! The same scope follows an event received from a NATS JetStream consumer (feature `nats`):
+//! there its outcome acknowledges the message (ack, nak with the retry delay, or term), and the
+//! failure pipeline asks [`remote`] whether the broker, not the bus, retries a failed handler.
+//!
+//! Without the `store` and `nats` features every function here is a no-op and [`Carried`] is
+//! `()`, so the hooks in the dispatch code cost nothing.
 
-#[cfg(feature = "store")]
+#[cfg(any(feature = "store", feature = "nats"))]
 pub(crate) use enabled::*;
 
-#[cfg(not(feature = "store"))]
+#[cfg(not(any(feature = "store", feature = "nats")))]
 pub(crate) use disabled::*;
 
-#[cfg(not(feature = "store"))]
+#[cfg(not(any(feature = "store", feature = "nats")))]
 mod disabled {
     #[cfg(feature = "async")]
     use std::future::Future;
@@ -49,7 +53,7 @@ mod disabled {
     pub(crate) fn dead_lettered(_event: &'static str) {}
 }
 
-#[cfg(feature = "store")]
+#[cfg(any(feature = "store", feature = "nats"))]
 mod enabled {
     use std::cell::RefCell;
     #[cfg(feature = "async")]
@@ -61,36 +65,77 @@ mod enabled {
     #[cfg(feature = "async")]
     use std::task::{Context, Poll};
 
+    #[cfg(feature = "store")]
     use crate::store::journal::Queue;
+    #[cfg(feature = "store")]
     use crate::store::record::Status;
 
-    /// One stored event being delivered. Dropped by its last holder, it records the outcome.
+    /// One event being delivered: stored (its outcome goes to the store) or received from a
+    /// JetStream consumer (its outcome acknowledges the message). Dropped by its last holder,
+    /// it records the outcome.
     pub(crate) struct Delivery {
-        pub(crate) sequence: u64,
         pub(crate) event: &'static str,
         failed: AtomicBool,
-        queue: Arc<Queue>,
+        finish: Finish,
+    }
+
+    enum Finish {
+        #[cfg(feature = "store")]
+        Journal { queue: Arc<Queue>, sequence: u64 },
+        #[cfg(feature = "nats")]
+        Remote(crate::nats::RemoteDelivery),
     }
 
     impl Delivery {
+        #[cfg(feature = "store")]
         pub(crate) fn new(queue: Arc<Queue>, event: &'static str, sequence: u64) -> Arc<Self> {
             Arc::new(Delivery {
-                sequence,
                 event,
                 failed: AtomicBool::new(false),
-                queue,
+                finish: Finish::Journal { queue, sequence },
             })
+        }
+
+        /// The delivery of a message from a JetStream consumer.
+        #[cfg(feature = "nats")]
+        pub(crate) fn remote(
+            event: &'static str,
+            remote: crate::nats::RemoteDelivery,
+        ) -> Arc<Self> {
+            Arc::new(Delivery {
+                event,
+                failed: AtomicBool::new(false),
+                finish: Finish::Remote(remote),
+            })
+        }
+
+        /// What the broker's delivery says, for a delivery from a JetStream consumer.
+        #[cfg(feature = "nats")]
+        pub(crate) fn as_remote(&self) -> Option<&crate::nats::RemoteDelivery> {
+            match &self.finish {
+                Finish::Remote(remote) => Some(remote),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
         }
     }
 
     impl Drop for Delivery {
         fn drop(&mut self) {
-            let status = if self.failed.load(Ordering::Acquire) {
-                Status::Failed
-            } else {
-                Status::Processed
-            };
-            self.queue.finish(self.sequence, status);
+            let failed = self.failed.load(Ordering::Acquire);
+            match &self.finish {
+                #[cfg(feature = "store")]
+                Finish::Journal { queue, sequence } => {
+                    let status = if failed {
+                        Status::Failed
+                    } else {
+                        Status::Processed
+                    };
+                    queue.finish(*sequence, status);
+                }
+                #[cfg(feature = "nats")]
+                Finish::Remote(remote) => remote.finish(failed),
+            }
         }
     }
 
@@ -109,7 +154,9 @@ mod enabled {
             .unwrap_or(None)
     }
 
-    /// The sequence number of the delivery of `event` in progress on this thread.
+    /// The sequence number of the delivery of the stored event `event` in progress on this
+    /// thread.
+    #[cfg(feature = "store")]
     pub(crate) fn current_sequence(event: &str) -> Option<u64> {
         CURRENT
             .try_with(|current| {
@@ -117,7 +164,26 @@ mod enabled {
                     .borrow()
                     .as_ref()
                     .filter(|d| d.event == event)
-                    .map(|d| d.sequence)
+                    .and_then(|d| match &d.finish {
+                        Finish::Journal { sequence, .. } => Some(*sequence),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    })
+            })
+            .unwrap_or(None)
+    }
+
+    /// The delivery of `event` from a JetStream consumer in progress on this thread, if any:
+    /// the failure pipeline leaves its retries to the broker.
+    #[cfg(feature = "nats")]
+    pub(crate) fn remote(event: &str) -> Option<Arc<Delivery>> {
+        CURRENT
+            .try_with(|current| {
+                current
+                    .borrow()
+                    .as_ref()
+                    .filter(|d| d.event == event && d.as_remote().is_some())
+                    .cloned()
             })
             .unwrap_or(None)
     }

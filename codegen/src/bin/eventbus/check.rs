@@ -10,15 +10,7 @@ use crate::{Fatal, Format, style};
 /// Loads a manifest; a missing or unreadable file is a [`Fatal`] one-liner, a broken manifest
 /// is returned as its report.
 pub fn load(path: &Path) -> Result<Result<Model, Error>, Fatal> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Fatal(format!("cannot read `{}`: {e}", path.display())))?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        Fatal(format!(
-            "`{}` is not UTF-8 text (invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
+    let source = eventbus_codegen::read_manifest(path).map_err(Fatal)?;
     Ok(Model::parse(path, &source))
 }
 

@@ -29,8 +29,7 @@ fn read_old(spec: &str) -> Result<(String, String), Fatal> {
             Ok((format!("{rev}:{path}"), text))
         }
         None => {
-            let text = std::fs::read_to_string(spec)
-                .map_err(|e| Fatal(format!("cannot read `{spec}`: {e}")))?;
+            let text = eventbus_codegen::read_manifest(spec).map_err(Fatal)?;
             Ok((spec.to_owned(), text))
         }
     }
@@ -50,8 +49,7 @@ pub fn run(
     allow_breaking: bool,
 ) -> Result<ExitCode, Fatal> {
     let (old_label, old_text) = read_old(old)?;
-    let new_text = std::fs::read_to_string(new)
-        .map_err(|e| Fatal(format!("cannot read `{}`: {e}", new.display())))?;
+    let new_text = eventbus_codegen::read_manifest(new).map_err(Fatal)?;
     let (old_model, new_model) = match (
         parse(&old_label, &old_text),
         parse(&new.display().to_string(), &new_text),

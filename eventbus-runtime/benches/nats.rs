@@ -1,0 +1,2 @@
+//! NATS benchmark (being written).
+fn main() {}

@@ -1,0 +1,302 @@
+//! `NatsConfig`: how a bus connects to NATS and how its JetStream stream and consumers look.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a service's durable consumer starts when it is created (the first start of a service;
+/// afterwards it resumes where it left off, whatever this says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DeliverFrom {
+    /// Events published from the moment the consumer is created (the default): a new service
+    /// does not replay the stream's history.
+    #[default]
+    New,
+    /// Every event still in the stream.
+    All,
+}
+
+/// How a bus talks to NATS: the service it belongs to, the JetStream stream of its persisted
+/// events, timeouts and credentials. Given to [`BusBuilder::nats`](crate::BusBuilder::nats).
+///
+/// Only [`new`](Self::new)'s service name is required; every setter documents its default
+/// (see `docs/nats.md`).
+///
+/// ```
+/// use eventbus_runtime::nats::{DeliverFrom, NatsConfig};
+/// use std::time::Duration;
+///
+/// let config = NatsConfig::new("installer")
+///     .stream("dappnode-events")
+///     .replicas(3)                             // a 3-node cluster
+///     .max_age(Duration::from_secs(3 * 86_400))
+///     .deliver_from(DeliverFrom::All)
+///     .token(std::env::var("NATS_TOKEN").unwrap_or_default());
+/// assert_eq!(config.service_name(), "installer");
+/// ```
+#[derive(Clone)]
+pub struct NatsConfig {
+    pub(crate) service: String,
+    pub(crate) instance: Option<String>,
+    pub(crate) stream: Option<String>,
+    pub(crate) replicas: usize,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) duplicate_window: Duration,
+    pub(crate) deliver_from: DeliverFrom,
+    pub(crate) ack_wait: Duration,
+    pub(crate) max_ack_pending: u32,
+    pub(crate) publish_timeout: Duration,
+    pub(crate) publish_deadline: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) outbox: usize,
+    pub(crate) auth: Auth,
+    pub(crate) root_certificates: Vec<PathBuf>,
+    pub(crate) require_tls: bool,
+}
+
+#[derive(Clone, Default)]
+pub(crate) enum Auth {
+    #[default]
+    None,
+    Token(String),
+    UserPassword(String, String),
+}
+
+impl fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let auth = match self.auth {
+            Auth::None => "none",
+            Auth::Token(_) => "token",
+            Auth::UserPassword(..) => "user and password",
+        };
+        f.debug_struct("NatsConfig")
+            .field("service", &self.service)
+            .field("instance", &self.instance)
+            .field("stream", &self.stream)
+            .field("replicas", &self.replicas)
+            .field("max_age", &self.max_age)
+            .field("duplicate_window", &self.duplicate_window)
+            .field("deliver_from", &self.deliver_from)
+            .field("ack_wait", &self.ack_wait)
+            .field("max_ack_pending", &self.max_ack_pending)
+            .field("publish_timeout", &self.publish_timeout)
+            .field("publish_deadline", &self.publish_deadline)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("outbox", &self.outbox)
+            .field("auth", &auth)
+            .field("root_certificates", &self.root_certificates)
+            .field("require_tls", &self.require_tls)
+            .finish()
+    }
+}
+
+/// The defaults of [`NatsConfig`].
+pub mod defaults {
+    use std::time::Duration;
+
+    /// How long JetStream keeps an event: 7 days (then a service down longer misses it).
+    pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// The stream's deduplication window (NATS's default): a publish retried within it with
+    /// the same event id is stored once.
+    pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+    /// How long the broker waits for a delivery's acknowledgement before redelivering (NATS's
+    /// default). Handlers that run longer keep the delivery alive with progress signals.
+    pub const ACK_WAIT: Duration = Duration::from_secs(30);
+    /// Deliveries of one consumer in flight at once (unacknowledged).
+    pub const MAX_ACK_PENDING: u32 = 256;
+    /// How long one JetStream publish waits for the stream's acknowledgement before it is sent
+    /// again (same id: the stream stores it once).
+    pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+    /// How long a persisted distributed `emit` keeps trying before it returns
+    /// `PersistError::NotPublished`. Below [`DUPLICATE_WINDOW`], so every retry is deduplicated.
+    pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(30);
+    /// How long [`NatsLink::start`](crate::nats::NatsLink::start) waits for the connection.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Events waiting to be handed to the connection.
+    pub const OUTBOX: usize = 8192;
+}
+
+impl NatsConfig {
+    /// A configuration for the service `service`: the name of its durable JetStream consumers
+    /// (`<service>_<eventName>`), shared by every instance of the service, and part of the
+    /// CloudEvents `source` (`/<package>/<service>/<instance>`). Letters, digits, `-` and `_`.
+    pub fn new(service: impl Into<String>) -> Self {
+        NatsConfig {
+            service: service.into(),
+            instance: None,
+            stream: None,
+            replicas: 1,
+            max_age: Some(defaults::MAX_AGE),
+            duplicate_window: defaults::DUPLICATE_WINDOW,
+            deliver_from: DeliverFrom::New,
+            ack_wait: defaults::ACK_WAIT,
+            max_ack_pending: defaults::MAX_ACK_PENDING,
+            publish_timeout: defaults::PUBLISH_TIMEOUT,
+            publish_deadline: defaults::PUBLISH_DEADLINE,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            outbox: defaults::OUTBOX,
+            auth: Auth::None,
+            root_certificates: Vec::new(),
+            require_tls: false,
+        }
+    }
+
+    /// The service name given to [`new`](Self::new).
+    pub fn service_name(&self) -> &str {
+        &self.service
+    }
+
+    /// This process's name within the service, in the CloudEvents `source` (default: a random
+    /// hex id per bus). Letters, digits, `-` and `_`.
+    pub fn instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = Some(instance.into());
+        self
+    }
+
+    /// The JetStream stream of the persisted distributed events (default `<package>-events`).
+    /// Created if missing; an existing stream keeps its settings and only gains the subjects it
+    /// lacks.
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.stream = Some(name.into());
+        self
+    }
+
+    /// Replicas of a stream this bus creates (default 1; 3 in a cluster of 3 or more).
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// How long a stream this bus creates keeps events (default
+    /// [`defaults::MAX_AGE`]); `None` keeps them until the stream's other limits.
+    pub fn max_age(mut self, max_age: impl Into<Option<Duration>>) -> Self {
+        self.max_age = max_age.into();
+        self
+    }
+
+    /// The deduplication window of a stream this bus creates (default
+    /// [`defaults::DUPLICATE_WINDOW`]). Must be longer than the publish deadline.
+    pub fn duplicate_window(mut self, window: Duration) -> Self {
+        self.duplicate_window = window;
+        self
+    }
+
+    /// Where a new durable consumer starts (default [`DeliverFrom::New`]).
+    pub fn deliver_from(mut self, from: DeliverFrom) -> Self {
+        self.deliver_from = from;
+        self
+    }
+
+    /// The consumers' acknowledgement wait (default [`defaults::ACK_WAIT`]): a delivery whose
+    /// process died is redelivered after it.
+    pub fn ack_wait(mut self, wait: Duration) -> Self {
+        self.ack_wait = wait;
+        self
+    }
+
+    /// Unacknowledged deliveries per consumer (default [`defaults::MAX_ACK_PENDING`]).
+    pub fn max_ack_pending(mut self, pending: u32) -> Self {
+        self.max_ack_pending = pending;
+        self
+    }
+
+    /// How long one JetStream publish waits for its acknowledgement before it is sent again
+    /// (default [`defaults::PUBLISH_TIMEOUT`]).
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.publish_timeout = timeout;
+        self
+    }
+
+    /// How long a persisted distributed emit keeps publishing before it fails (default
+    /// [`defaults::PUBLISH_DEADLINE`]). Must be shorter than the duplicate window.
+    pub fn publish_deadline(mut self, deadline: Duration) -> Self {
+        self.publish_deadline = deadline;
+        self
+    }
+
+    /// How long [`NatsLink::start`](crate::nats::NatsLink::start) waits for the connection
+    /// (default [`defaults::CONNECT_TIMEOUT`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Events waiting for the connection at most (default [`defaults::OUTBOX`]); an emit that
+    /// finds it full is reported as `FailureKind::NotPublished`.
+    pub fn outbox(mut self, capacity: usize) -> Self {
+        self.outbox = capacity;
+        self
+    }
+
+    /// Authenticates with a token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Auth::Token(token.into());
+        self
+    }
+
+    /// Authenticates with a user name and password.
+    pub fn user_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth = Auth::UserPassword(user.into(), password.into());
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file for TLS (repeatable).
+    pub fn root_certificates(mut self, path: impl Into<PathBuf>) -> Self {
+        self.root_certificates.push(path.into());
+        self
+    }
+
+    /// Refuses to connect without TLS (default: TLS when the server or the URL asks for it).
+    pub fn require_tls(mut self, required: bool) -> Self {
+        self.require_tls = required;
+        self
+    }
+
+    /// The problems of this configuration, for `BusBuilder::build`.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let name_ok = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&self.service) {
+            return Err(format!(
+                "NATS service name `{}` must be 1 to 64 letters, digits, `-` or `_`",
+                self.service
+            ));
+        }
+        for (what, name) in [("instance", &self.instance), ("stream", &self.stream)] {
+            if let Some(name) = name
+                && !name_ok(name)
+            {
+                return Err(format!(
+                    "NATS {what} name `{name}` must be 1 to 64 letters, digits, `-` or `_`"
+                ));
+            }
+        }
+        for (what, value) in [
+            ("ack_wait", self.ack_wait),
+            ("publish_timeout", self.publish_timeout),
+            ("publish_deadline", self.publish_deadline),
+            ("duplicate_window", self.duplicate_window),
+        ] {
+            if value.is_zero() {
+                return Err(format!("NATS `{what}` must be longer than 0"));
+            }
+        }
+        if self.publish_deadline >= self.duplicate_window {
+            return Err(format!(
+                "NATS `publish_deadline` ({:?}) must be shorter than `duplicate_window` ({:?}), or a \
+                 publish retried after the window could be stored twice",
+                self.publish_deadline, self.duplicate_window
+            ));
+        }
+        if self.replicas == 0 || self.max_ack_pending == 0 || self.outbox == 0 {
+            return Err("NATS `replicas`, `max_ack_pending` and `outbox` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
