@@ -386,7 +386,7 @@ fn known_keys<'a>(
         match allowed.iter().find(|a| **a == key.name) {
             Some(name) => {
                 if let Some(first) = keys.get(name) {
-                    sink.push(duplicate(key, first, &format!("key {context}")));
+                    sink.push(duplicate_in(key, first, "key", context));
                 } else {
                     keys.insert(name, key);
                     found.insert(name, value);
@@ -409,7 +409,13 @@ fn known_keys<'a>(
 }
 
 pub(crate) fn duplicate(again: &Key, first: &Key, what: &str) -> Diagnostic {
-    Diagnostic::error(again.span, format!("duplicate {what} `{}`", again.name))
+    duplicate_in(again, first, what, "")
+}
+
+/// [`duplicate`] with where it happened: "duplicate key `attempts` in `retry`".
+pub(crate) fn duplicate_in(again: &Key, first: &Key, what: &str, context: &str) -> Diagnostic {
+    let context = if context.is_empty() { String::new() } else { format!(" {context}") };
+    Diagnostic::error(again.span, format!("duplicate {what} `{}`{context}", again.name))
         .label("defined again here")
         .help(format!(
             "first defined at line {}:{}; remove or rename one",

@@ -130,7 +130,7 @@ fn sub_keys<'a>(
     let mut seen: Vec<&crate::yaml::Key> = Vec::new();
     for (k, v) in entries {
         if let Some(first) = seen.iter().find(|f| f.name == k.name) {
-            errors.push(crate::manifest::duplicate(k, first, &format!("key in `{policy}`")));
+            errors.push(crate::manifest::duplicate_in(k, first, "key", &format!("in `{policy}`")));
         } else if allowed.contains(&k.name.as_str()) {
             seen.push(k);
             out.push((k.name.as_str(), v));

@@ -2,7 +2,7 @@
 //! problem is reported; a problem in one place never causes follow-up errors elsewhere (an
 //! unresolved type is reported once, where it is named, and not again in the examples).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::diagnostic::{Diagnostic, Sink, Span, did_you_mean};
 use crate::manifest::{EventDecl, FieldDecl, Manifest, PayloadDecl, TypeBody};
@@ -110,15 +110,29 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
         .chain(Primitive::ALL.iter().map(|p| p.as_str()))
         .collect();
 
-    // Types.
+    // Types. A type that lost a field or value to an error is "incomplete": examples that
+    // touch it are not checked, so that one mistake is not reported again as a missing field.
     let mut types: Vec<TypeDef> = Vec::new();
+    let mut incomplete: HashSet<String> = HashSet::new();
     let mut type_spans: HashMap<String, Span> = HashMap::new();
     for t in &m.types {
         let description = t.description.and_then(|n| string(n, "description", sink));
         let kind = match &t.body {
             TypeBody::Invalid => continue,
-            TypeBody::Enum(values) => TypeKind::Enum(enum_values(&t.name.name, values, sink)),
-            TypeBody::Fields(fields) => TypeKind::Struct(struct_fields(fields, &known, sink)),
+            TypeBody::Enum(values) => {
+                let checked = enum_values(&t.name.name, values, sink);
+                if checked.len() < values.len() {
+                    incomplete.insert(t.name.name.clone());
+                }
+                TypeKind::Enum(checked)
+            }
+            TypeBody::Fields(fields) => {
+                let checked = struct_fields(fields, &known, sink);
+                if checked.len() < fields.len() {
+                    incomplete.insert(t.name.name.clone());
+                }
+                TypeKind::Struct(checked)
+            }
         };
         type_spans.insert(t.name.name.clone(), t.name.span);
         types.push(TypeDef {
@@ -131,12 +145,16 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
     for (inline, e) in &inline_names {
         if let PayloadDecl::Inline(_, fields) = &e.payload {
             type_spans.insert(inline.clone(), e.name.span);
+            let checked = struct_fields(fields, &known, sink);
+            if checked.len() < fields.len() {
+                incomplete.insert(inline.clone());
+            }
             types.push(TypeDef {
                 name: inline.clone(),
                 description: e
                     .get("description")
                     .and_then(|n| n.as_str().map(str::to_owned)),
-                kind: TypeKind::Struct(struct_fields(fields, &known, sink)),
+                kind: TypeKind::Struct(checked),
                 origin: TypeOrigin::InlinePayload(e.name.name.clone()),
             });
         }
@@ -162,7 +180,7 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
         } else {
             snake_names.insert(names::snake(name), e.name);
         }
-        if let Some(event) = check_event(e, &types, &known, sink) {
+        if let Some(event) = check_event(e, &types, &known, &incomplete, sink) {
             events.push(event);
         }
     }
@@ -440,10 +458,15 @@ fn check_cycles(types: &mut [TypeDef], spans: &HashMap<String, Span>, sink: &mut
     for members in cycles {
         let names: Vec<&str> = members.iter().map(|&m| types[m].name.as_str()).collect();
         let first = names[0];
+        let shown = if names.len() > 8 {
+            format!("{} → … ({} types)", names[..8].join(" → "), names.len())
+        } else {
+            names.join(" → ")
+        };
         let span = spans.get(first).copied().unwrap_or(Span::new(1, 1, 1));
         sink.push(
             Diagnostic::error(span, format!("type `{first}` contains itself through required fields"))
-                .label(format!("cycle: {} → {first}", names.join(" → ")))
+                .label(format!("cycle: {shown} → {first}"))
                 .help("no finite value of it exists: make one field on the cycle optional (`T?`) or a list (`T[]`)"),
         );
     }
@@ -517,6 +540,7 @@ fn check_event(
     e: &EventDecl<'_>,
     types: &[TypeDef],
     known: &[&str],
+    incomplete: &HashSet<String>,
     sink: &mut Sink,
 ) -> Option<EventDef> {
     let name = &e.name.name;
@@ -696,7 +720,9 @@ fn check_event(
             );
             None
         }
-        (Some(node), Some(ty)) if types.iter().any(|t| &t.name == ty) => {
+        // A type the example reaches lost a field or value to an error reported already.
+        (Some(_), Some(ty)) if touches_incomplete(ty, types, incomplete) => None,
+        (Some(node), Some(ty)) => {
             match example::check(node, ty, types) {
                 Ok(json) => Some(json),
                 Err(errors) => {
@@ -705,8 +731,6 @@ fn check_event(
                 }
             }
         }
-        // The payload type itself failed; reported already.
-        (Some(_), Some(_)) => None,
     };
     let mut policies = Policies::default();
     if let Some(n) = e.get("throttle") {
@@ -750,6 +774,38 @@ fn check_event(
         example,
         policies,
     })
+}
+
+/// Whether `name`, or a type it contains, is missing or lost a field or value to an error.
+fn touches_incomplete(name: &str, types: &[TypeDef], incomplete: &HashSet<String>) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![name.to_owned()];
+    while let Some(name) = stack.pop() {
+        if incomplete.contains(&name) {
+            return true;
+        }
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        match types.iter().find(|t| t.name == name).map(|t| &t.kind) {
+            None => return true,
+            Some(TypeKind::Struct(fields)) => {
+                for f in fields {
+                    named_types(&f.ty, &mut stack);
+                }
+            }
+            Some(TypeKind::Enum(_)) => {}
+        }
+    }
+    false
+}
+
+fn named_types(ty: &TypeRef, out: &mut Vec<String>) {
+    match ty {
+        TypeRef::Named(n) => out.push(n.clone()),
+        TypeRef::List(t) | TypeRef::Map(t) => named_types(t, out),
+        TypeRef::Primitive(_) => {}
+    }
 }
 
 /// Keeps the value, or reports every diagnostic.

@@ -174,7 +174,18 @@ fn hostile_inputs_are_rejected_without_panic() {
         }
         s
     };
+    let long_chain: String = {
+        // Many types in one long chain and one long required cycle: the cycle check must stay
+        // linear (it once took minutes here) and must not recurse per type.
+        let mut s = String::from("version: 1\npackage: demo\ntypes:\n");
+        for i in 0..20_000 {
+            s.push_str(&format!("  T{i}: {{ fields: {{ next: T{} }} }}\n", (i + 1) % 20_000));
+        }
+        s.push_str("events: {}\n");
+        s
+    };
     for (name, input) in [
+        ("long type cycle", long_chain.as_str()),
         ("deep flow nesting", deep.as_str()),
         ("deep block nesting", deep_block.as_str()),
         ("10 MB", huge.as_str()),
@@ -192,4 +203,10 @@ fn hostile_inputs_are_rejected_without_panic() {
         let rendered = err.to_string();
         assert!(rendered.contains("hostile.yaml:"), "{name}: {rendered}");
     }
+}
+
+#[test]
+fn endless_files_are_not_read_into_memory() {
+    let err = Model::load("/dev/zero").unwrap_err();
+    assert!(err.to_string().contains("larger than the manifest limit"), "{err}");
 }
