@@ -140,6 +140,24 @@ impl Diagnostic {
         out
     }
 
+    /// The form for logs and pipes: the first line is `path:line:column: error: message` (what
+    /// editors and CI annotators parse), then the same snippet and help as [`render`](Self::render).
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Span};
+    /// let text = Diagnostic::error(Span::new(1, 10, 1), "unsupported manifest version 2")
+    ///     .help("write `version: 1`")
+    ///     .render_compact("events.yaml", "version: 2\n");
+    /// assert!(text.starts_with("events.yaml:1:10: error: unsupported manifest version 2\n  |\n1 | version: 2\n"));
+    /// ```
+    pub fn render_compact(&self, path: impl AsRef<Path>, source: &str) -> String {
+        let path = path.as_ref();
+        let full = self.render(path, source);
+        // Drop rustc's headline and `-->` line; keep the snippet and help.
+        let rest: String = full.split_inclusive('\n').skip(2).collect();
+        format!("{}\n{rest}", self.headline(path))
+    }
+
     /// The one-line form `path:line:column: error: message` used in compiler-error strings.
     pub fn headline(&self, path: impl AsRef<Path>) -> String {
         format!(
@@ -183,6 +201,19 @@ impl Error {
             source_text: String::new(),
             diagnostics: vec![Diagnostic::error(Span::new(1, 1, 0), message)],
         }
+    }
+}
+
+impl Error {
+    /// Every finding in the compact form ([`Diagnostic::render_compact`]), for logs and pipes.
+    pub fn render_compact(&self) -> String {
+        let mut out: Vec<String> =
+            self.diagnostics.iter().map(|d| d.render_compact(&self.path, &self.source_text)).collect();
+        let errors = self.errors().count();
+        if errors > 1 {
+            out.push(format!("error: could not use `{}` due to {errors} errors\n", self.path.display()));
+        }
+        out.join("\n")
     }
 }
 

@@ -151,13 +151,25 @@ pub fn policies_summary(p: &Policies) -> Vec<String> {
     out
 }
 
-/// A type expression with named types linked to their section.
+/// A type expression with named types linked to their section; one code span when nothing in
+/// it is a link (adjacent spans would render their backticks).
 fn type_link(ty: &TypeRef) -> String {
+    if !mentions_named(ty) {
+        return format!("`{ty}`");
+    }
     match ty {
         TypeRef::Primitive(p) => format!("`{}`", p.as_str()),
         TypeRef::List(t) => format!("{}`[]`", type_link(t)),
         TypeRef::Map(t) => format!("`map<`{}`>`", type_link(t)),
         TypeRef::Named(n) => format!("[`{n}`](#{})", type_anchor(n)),
+    }
+}
+
+fn mentions_named(ty: &TypeRef) -> bool {
+    match ty {
+        TypeRef::Named(_) => true,
+        TypeRef::List(t) | TypeRef::Map(t) => mentions_named(t),
+        TypeRef::Primitive(_) => false,
     }
 }
 

@@ -54,11 +54,38 @@ pub fn format_tokens(tokens: TokenStream) -> String {
 fn doc(text: Option<&str>) -> TokenStream {
     match text {
         Some(text) if !text.trim().is_empty() => {
-            let lines = text.lines().map(|l| format!(" {l}"));
+            let lines = doc_lines(text);
             quote! { #( #[doc = #lines] )* }
         }
         _ => TokenStream::new(),
     }
+}
+
+/// Manifest prose as rustdoc lines that cannot become doctests in the user's crate: code
+/// fences are marked `text`, and indented lines (an indented code block to rustdoc) lose their
+/// indentation beyond three spaces.
+pub fn doc_lines(text: &str) -> Vec<String> {
+    let mut in_fence = false;
+    text.trim_end()
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix("```").or_else(|| trimmed.strip_prefix("~~~")) {
+                let fence = &trimmed[..3];
+                in_fence = !in_fence;
+                if in_fence {
+                    let lang = rest.trim();
+                    let lang = if lang.is_empty() || lang.contains("rust") { "text" } else { lang };
+                    return format!(" {fence}{lang}");
+                }
+                return format!(" {fence}");
+            }
+            if !in_fence && line.starts_with("    ") {
+                return format!("    {}", trimmed);
+            }
+            format!(" {line}")
+        })
+        .collect()
 }
 
 fn serde_derives() -> TokenStream {
@@ -331,7 +358,7 @@ fn event_bus(model: &Model) -> TokenStream {
             (None, false) => quote! { ::eventbus::Signal },
             (None, true) => quote! { ::eventbus::PersistedSignal },
         };
-        let mut text = e.description.clone().unwrap_or_default();
+        let mut text = e.description.as_deref().unwrap_or_default().trim_end().to_owned();
         if !text.is_empty() {
             text.push_str("\n\n");
         }
@@ -460,5 +487,22 @@ fn policy_check(model: &Model) -> TokenStream {
     );
     quote! {
         const _: () = ::core::assert!(::eventbus::__private::ASYNC, #message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doc_lines;
+
+    #[test]
+    fn manifest_prose_never_becomes_a_doctest() {
+        let text = "Intro.\n```\nlet x = 1 +\n```\n    indented code\n```rust\nfn\n```\n```json\n{}\n```\n\n";
+        assert_eq!(
+            doc_lines(text),
+            [
+                " Intro.", " ```text", " let x = 1 +", " ```", "    indented code", " ```text", " fn", " ```",
+                " ```json", " {}", " ```"
+            ]
+        );
     }
 }

@@ -548,15 +548,16 @@ fn check_event(
     let mut failed = false;
     let category = match e.get("category") {
         Some(node) => {
-            let c = string(node, "category", sink).unwrap_or_default();
-            if !c.is_empty() && !is_lower_name(&c) {
+            // A non-string is reported by `string`; an empty or malformed one here.
+            let c = string(node, "category", sink);
+            if let Some(c) = c.as_deref().filter(|c| !is_lower_name(c)) {
                 sink.push(
                     Diagnostic::error(node.span, format!("category `{c}` is not valid"))
                         .label("lowercase letters, digits, `-` and `_`")
                         .help("categories group docs and the TypeScript namespace"),
                 );
             }
-            c
+            c.unwrap_or_default()
         }
         None => "general".to_owned(),
     };

@@ -46,7 +46,11 @@ fn check_reports_every_error_and_exits_1() {
     let out = eventbus(&["check", "codegen/tests/broken/many_errors.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("error: unknown type `PackageEvents`\n  --> codegen/tests/broken/many_errors.yaml:16:14\n"), "{err}");
+    // Piped: the compact form, `path:line:column: error: message` first.
+    assert!(
+        err.contains("codegen/tests/broken/many_errors.yaml:16:14: error: unknown type `PackageEvents`\n   |\n16 |     payload: PackageEvents\n"),
+        "{err}"
+    );
     assert!(err.contains("= help: did you mean `PackageEvent`?"));
     assert!(err.contains("due to 5 errors"));
     assert!(!err.contains('\x1b'), "no colors when piped");

@@ -336,7 +336,6 @@ pub struct EventBus {
     /// Carries every shape.
     /// Second line of the description.
     ///
-    ///
     /// `everything` · category `shapes` · persisted: `emit` stores it before any handler runs
     pub everything: ::eventbus::PersistedEvent<Everything>,
     /// `tree` · category `shapes`

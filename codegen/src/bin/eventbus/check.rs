@@ -17,7 +17,7 @@ pub fn load(path: &Path) -> Result<Result<Model, Error>, Fatal> {
 /// Loads a manifest or prints its report; `Err(code)` when it is broken.
 pub fn load_or_report(path: &Path) -> Result<Result<Model, ExitCode>, Fatal> {
     Ok(load(path)?.map_err(|err| {
-        eprint!("{}", style::report(&err.to_string()));
+        eprint!("{}", style::report(&err));
         ExitCode::from(1)
     }))
 }
@@ -37,7 +37,7 @@ pub fn run(path: &Path, format: Format) -> Result<ExitCode, Fatal> {
                 Ok(ExitCode::SUCCESS)
             }
             Err(err) => {
-                eprint!("{}", style::report(&err.to_string()));
+                eprint!("{}", style::report(&err));
                 Ok(ExitCode::from(1))
             }
         },

@@ -37,7 +37,7 @@ fn read_old(spec: &str) -> Result<(String, String), Fatal> {
 
 fn parse(label: &str, text: &str) -> Result<Model, ExitCode> {
     Model::parse(label, text).map_err(|err| {
-        eprint!("{}", style::report(&err.to_string()));
+        eprint!("{}", style::report(&err));
         ExitCode::from(1)
     })
 }

@@ -15,12 +15,18 @@ pub fn error_line(message: &str) -> String {
     }
 }
 
-/// Colors a rendered diagnostic report the way rustc does: red/yellow headlines, blue gutters
-/// and arrows, cyan help.
-pub fn report(text: &str) -> String {
+/// A manifest's report: rustc-style and colored on a terminal; on a pipe the compact form
+/// whose first line is `path:line:column: error: message`, for editors and CI annotations.
+pub fn report(err: &eventbus_codegen::Error) -> String {
     if !enabled() {
-        return text.to_owned();
+        return err.render_compact();
     }
+    colored(&err.to_string())
+}
+
+/// Colors a rendered report the way rustc does: red/yellow headlines, blue gutters and arrows,
+/// bold help.
+fn colored(text: &str) -> String {
     text.lines()
         .map(|line| {
             if let Some(rest) = line.strip_prefix("error:") {
