@@ -5,9 +5,11 @@
 //!
 //! Compatibility is judged both ways, because events flow both ways (a service emits what
 //! another consumes, a browser on an old build talks to a new server): a change is *breaking*
-//! when JSON valid under one side's types can be rejected or misread by the other's, or when
-//! generated code that compiled stops compiling; a *warning* when old code keeps working but
-//! behaviour or data may differ; *safe* otherwise.
+//! when it breaks the wire (JSON valid under one side's types can be rejected or misread by the
+//! other's, or something sent or received disappears); a *warning* when the wire stays
+//! compatible for the values in use but code or behaviour needs a look (a renamed type, a field
+//! made optional, a new enum value, a widened integer, persistence or policies); *safe*
+//! otherwise.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

@@ -139,7 +139,9 @@ mod names;
 /// without a body, without a path or with a path that is not a string literal, a file that
 /// does not exist (the message shows the resolved absolute path and `CARGO_MANIFEST_DIR`), an
 /// unknown option or a bad option value. On any error the module is still emitted with your
-/// items, so that the rest of the crate reports no unrelated errors about it.
+/// items, so that paths to the module itself still resolve; code that names a generated type
+/// (`impl PackageEvent`, `events::EventBus`) gets a "cannot find" error as well, which goes
+/// away with the manifest error.
 ///
 /// # Macro or build script
 ///
