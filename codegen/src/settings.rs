@@ -41,20 +41,25 @@ impl Settings {
             return Ok(model.clone());
         }
         let mut unknown = Vec::new();
-        for name in self.events.iter().flatten() {
-            if model.event(name).is_none() {
-                unknown.push(format!("event `{name}`"));
-            }
-        }
+        let events: Vec<&str> = model.events.iter().map(|e| e.name.as_str()).collect();
         let categories = model.categories();
-        for c in self.categories.iter().flatten() {
-            if !categories.contains(&c.as_str()) {
-                unknown.push(format!("category `{c}`"));
+        let mut check = |what: &str, name: &str, known: &[&str]| {
+            if !known.contains(&name) {
+                let hint = crate::did_you_mean(name, known.iter().copied())
+                    .map(|m| format!(" (did you mean `{m}`?)"))
+                    .unwrap_or_default();
+                unknown.push(format!("unknown {what} `{name}`{hint}"));
             }
+        };
+        for name in self.events.iter().flatten() {
+            check("event", name, &events);
+        }
+        for c in self.categories.iter().flatten() {
+            check("category", c, &categories);
         }
         if !unknown.is_empty() {
             return Err(format!(
-                "unknown {} (known categories: {})",
+                "{}; the categories are: {}",
                 unknown.join(", "),
                 categories.join(", ")
             ));

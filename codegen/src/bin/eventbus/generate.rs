@@ -42,8 +42,17 @@ fn render(model: &Model, outputs: &Outputs) -> Vec<(PathBuf, String)> {
     files
 }
 
-/// Writes each file if it changed, or with `check` only compares. Exit 1 if stale.
+/// Writes each file if it changed, or with `check` only compares. Exit 1 if stale. Two
+/// outputs on one path (`--ts client.ts --ts-client`) are refused before anything is written.
 fn write_all(files: Vec<(PathBuf, String)>, check: bool) -> Result<ExitCode, Fatal> {
+    for (i, (path, _)) in files.iter().enumerate() {
+        if files[..i].iter().any(|(other, _)| other == path) {
+            return Err(Fatal(format!(
+                "two outputs would be written to `{}`: give them different paths",
+                path.display()
+            )));
+        }
+    }
     let mut stale = 0;
     for (path, contents) in files {
         if check {
