@@ -16,7 +16,11 @@ pub fn manifest(n: usize) -> String {
         "version: 1\npackage: bench\ntypes:\n  Level:\n    enum: [low, mid, high]\n  Item:\n    description: A shared payload.\n    fields:\n      name: string\n      size: u64\n      tags: string[]\n      level: Level\n      meta: map<string>?\nevents:\n",
     );
     for i in 0..n {
-        let _ = write!(s, "  event{i}:\n    category: c{}\n    description: Event number {i}.\n", i % 10);
+        let _ = write!(
+            s,
+            "  event{i}:\n    category: c{}\n    description: Event number {i}.\n",
+            i % 10
+        );
         match i % 3 {
             0 => s.push_str("    payload: Item\n    persist: true\n    ui: to_ui\n"),
             1 => s.push_str(
@@ -36,11 +40,15 @@ fn codegen(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("parse_validate", n), &source, |b, s| {
             b.iter(|| black_box(Model::parse("events.yaml", s).unwrap()))
         });
-        g.bench_with_input(BenchmarkId::new("rust", n), &model, |b, m| b.iter(|| black_box(rust::file(m))));
+        g.bench_with_input(BenchmarkId::new("rust", n), &model, |b, m| {
+            b.iter(|| black_box(rust::file(m)))
+        });
         g.bench_with_input(BenchmarkId::new("typescript", n), &model, |b, m| {
             b.iter(|| black_box(typescript::file(m)))
         });
-        g.bench_with_input(BenchmarkId::new("markdown", n), &model, |b, m| b.iter(|| black_box(docs::markdown(m))));
+        g.bench_with_input(BenchmarkId::new("markdown", n), &model, |b, m| {
+            b.iter(|| black_box(docs::markdown(m)))
+        });
         g.bench_with_input(BenchmarkId::new("asyncapi", n), &model, |b, m| {
             b.iter(|| black_box(asyncapi::document(m)))
         });

@@ -207,11 +207,17 @@ impl Error {
 impl Error {
     /// Every finding in the compact form ([`Diagnostic::render_compact`]), for logs and pipes.
     pub fn render_compact(&self) -> String {
-        let mut out: Vec<String> =
-            self.diagnostics.iter().map(|d| d.render_compact(&self.path, &self.source_text)).collect();
+        let mut out: Vec<String> = self
+            .diagnostics
+            .iter()
+            .map(|d| d.render_compact(&self.path, &self.source_text))
+            .collect();
         let errors = self.errors().count();
         if errors > 1 {
-            out.push(format!("error: could not use `{}` due to {errors} errors\n", self.path.display()));
+            out.push(format!(
+                "error: could not use `{}` due to {errors} errors\n",
+                self.path.display()
+            ));
         }
         out.join("\n")
     }

@@ -193,7 +193,12 @@ fn unique<'a>(
     let mut kept: Vec<&'a (crate::yaml::Key, Node)> = Vec::new();
     for entry in entries {
         match kept.iter().find(|(k, _)| k.name == entry.0.name) {
-            Some((first, _)) => errors.push(crate::manifest::duplicate_in(&entry.0, first, "key", &format!("in {path}"))),
+            Some((first, _)) => errors.push(crate::manifest::duplicate_in(
+                &entry.0,
+                first,
+                "key",
+                &format!("in {path}"),
+            )),
             None => kept.push(entry),
         }
     }

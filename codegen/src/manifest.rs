@@ -1,6 +1,6 @@
 //! The manifest as written: its structure read from the located YAML tree, every key checked
 //! against the DSL, every node kept with its position for the semantic checks in
-//! [`crate::validate`].
+//! `validate`.
 
 use std::collections::HashMap;
 
@@ -414,11 +414,18 @@ pub(crate) fn duplicate(again: &Key, first: &Key, what: &str) -> Diagnostic {
 
 /// [`duplicate`] with where it happened: "duplicate key `attempts` in `retry`".
 pub(crate) fn duplicate_in(again: &Key, first: &Key, what: &str, context: &str) -> Diagnostic {
-    let context = if context.is_empty() { String::new() } else { format!(" {context}") };
-    Diagnostic::error(again.span, format!("duplicate {what} `{}`{context}", again.name))
-        .label("defined again here")
-        .help(format!(
-            "first defined at line {}:{}; remove or rename one",
-            first.span.line, first.span.column
-        ))
+    let context = if context.is_empty() {
+        String::new()
+    } else {
+        format!(" {context}")
+    };
+    Diagnostic::error(
+        again.span,
+        format!("duplicate {what} `{}`{context}", again.name),
+    )
+    .label("defined again here")
+    .help(format!(
+        "first defined at line {}:{}; remove or rename one",
+        first.span.line, first.span.column
+    ))
 }

@@ -130,7 +130,12 @@ fn sub_keys<'a>(
     let mut seen: Vec<&crate::yaml::Key> = Vec::new();
     for (k, v) in entries {
         if let Some(first) = seen.iter().find(|f| f.name == k.name) {
-            errors.push(crate::manifest::duplicate_in(k, first, "key", &format!("in `{policy}`")));
+            errors.push(crate::manifest::duplicate_in(
+                k,
+                first,
+                "key",
+                &format!("in `{policy}`"),
+            ));
         } else if allowed.contains(&k.name.as_str()) {
             seen.push(k);
             out.push((k.name.as_str(), v));
@@ -154,12 +159,17 @@ pub(crate) fn rate_limit(node: &Node) -> Result<RateLimit, Vec<Diagnostic>> {
     // The runtime's token bucket refills one token every `per / count`; below a nanosecond it
     // cannot be built, so refuse it here rather than at `EventBus::new()`.
     if limit.per < std::time::Duration::from_nanos(u64::from(limit.count)) {
-        return Err(vec![Diagnostic::error(
-            node.span,
-            format!("rate limit of {} per {:?} is finer than one token per nanosecond", limit.count, limit.per),
-        )
-        .label("too many events for the period")
-        .help("use a longer period or a smaller count")]);
+        return Err(vec![
+            Diagnostic::error(
+                node.span,
+                format!(
+                    "rate limit of {} per {:?} is finer than one token per nanosecond",
+                    limit.count, limit.per
+                ),
+            )
+            .label("too many events for the period")
+            .help("use a longer period or a smaller count"),
+        ]);
     }
     Ok(limit)
 }

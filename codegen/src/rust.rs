@@ -70,12 +70,19 @@ pub fn doc_lines(text: &str) -> Vec<String> {
         .lines()
         .map(|line| {
             let trimmed = line.trim_start();
-            if let Some(rest) = trimmed.strip_prefix("```").or_else(|| trimmed.strip_prefix("~~~")) {
+            if let Some(rest) = trimmed
+                .strip_prefix("```")
+                .or_else(|| trimmed.strip_prefix("~~~"))
+            {
                 let fence = &trimmed[..3];
                 in_fence = !in_fence;
                 if in_fence {
                     let lang = rest.trim();
-                    let lang = if lang.is_empty() || lang.contains("rust") { "text" } else { lang };
+                    let lang = if lang.is_empty() || lang.contains("rust") {
+                        "text"
+                    } else {
+                        lang
+                    };
                     return format!(" {fence}{lang}");
                 }
                 return format!(" {fence}");
@@ -358,7 +365,12 @@ fn event_bus(model: &Model) -> TokenStream {
             (None, false) => quote! { ::eventbus::Signal },
             (None, true) => quote! { ::eventbus::PersistedSignal },
         };
-        let mut text = e.description.as_deref().unwrap_or_default().trim_end().to_owned();
+        let mut text = e
+            .description
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned();
         if !text.is_empty() {
             text.push_str("\n\n");
         }
@@ -500,8 +512,17 @@ mod tests {
         assert_eq!(
             doc_lines(text),
             [
-                " Intro.", " ```text", " let x = 1 +", " ```", "    indented code", " ```text", " fn", " ```",
-                " ```json", " {}", " ```"
+                " Intro.",
+                " ```text",
+                " let x = 1 +",
+                " ```",
+                "    indented code",
+                " ```text",
+                " fn",
+                " ```",
+                " ```json",
+                " {}",
+                " ```"
             ]
         );
     }

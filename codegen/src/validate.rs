@@ -427,7 +427,11 @@ fn resolve(ty: &TypeRef, span: Span, known: &[&str], sink: &mut Sink) -> bool {
 /// Linear in the number of types and fields: strongly connected components of the "contains
 /// inline" graph (a field whose type is a named struct; lists and maps are heap indirections).
 fn check_cycles(types: &mut [TypeDef], spans: &HashMap<String, Span>, sink: &mut Sink) {
-    let index: HashMap<String, usize> = types.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    let index: HashMap<String, usize> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
     let edges = |required_only: bool| -> Vec<Vec<usize>> {
         types
             .iter()
@@ -476,7 +480,8 @@ fn check_cycles(types: &mut [TypeDef], spans: &HashMap<String, Span>, sink: &mut
         if let TypeKind::Struct(fields) = &mut def.kind {
             for f in fields.iter_mut() {
                 if let TypeRef::Named(target) = &f.ty {
-                    f.boxed = f.optional && index.get(target).is_some_and(|&u| inline[u] == inline[t]);
+                    f.boxed =
+                        f.optional && index.get(target).is_some_and(|&u| inline[u] == inline[t]);
                 }
             }
         }
@@ -723,15 +728,13 @@ fn check_event(
         }
         // A type the example reaches lost a field or value to an error reported already.
         (Some(_), Some(ty)) if touches_incomplete(ty, types, incomplete) => None,
-        (Some(node), Some(ty)) => {
-            match example::check(node, ty, types) {
-                Ok(json) => Some(json),
-                Err(errors) => {
-                    errors.into_iter().for_each(|d| sink.push(d));
-                    None
-                }
+        (Some(node), Some(ty)) => match example::check(node, ty, types) {
+            Ok(json) => Some(json),
+            Err(errors) => {
+                errors.into_iter().for_each(|d| sink.push(d));
+                None
             }
-        }
+        },
     };
     let mut policies = Policies::default();
     if let Some(n) = e.get("throttle") {

@@ -179,7 +179,10 @@ fn hostile_inputs_are_rejected_without_panic() {
         // linear (it once took minutes here) and must not recurse per type.
         let mut s = String::from("version: 1\npackage: demo\ntypes:\n");
         for i in 0..20_000 {
-            s.push_str(&format!("  T{i}: {{ fields: {{ next: T{} }} }}\n", (i + 1) % 20_000));
+            s.push_str(&format!(
+                "  T{i}: {{ fields: {{ next: T{} }} }}\n",
+                (i + 1) % 20_000
+            ));
         }
         s.push_str("events: {}\n");
         s
@@ -208,5 +211,8 @@ fn hostile_inputs_are_rejected_without_panic() {
 #[test]
 fn endless_files_are_not_read_into_memory() {
     let err = Model::load("/dev/zero").unwrap_err();
-    assert!(err.to_string().contains("larger than the manifest limit"), "{err}");
+    assert!(
+        err.to_string().contains("larger than the manifest limit"),
+        "{err}"
+    );
 }

@@ -242,7 +242,11 @@ fn two_outputs_on_one_path_are_refused() {
     let ts = dir.join("client.ts");
     let out = eventbus(&["generate", "--ts", ts.to_str().unwrap(), "--ts-client"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("two outputs would be written to"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("two outputs would be written to"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!ts.exists(), "nothing is written");
     std::fs::remove_dir_all(dir).unwrap();
 }

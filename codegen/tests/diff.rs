@@ -209,7 +209,11 @@ fn scope_rules() {
                 "SCOPE_NARROWED",
                 "events.narrowed.scope".to_owned()
             ),
-            (Level::Safe, "SCOPE_WIDENED", "events.widened.scope".to_owned()),
+            (
+                Level::Safe,
+                "SCOPE_WIDENED",
+                "events.widened.scope".to_owned()
+            ),
         ],
         "writing `scope: local` or leaving it out is the same"
     );

@@ -116,7 +116,13 @@ impl<T: Payload> BatchHandler<T> {
             Ok(()) => self.ctx.delivered(&self.info, start.elapsed()),
             Err(error) => {
                 self.info.record(false, Some(start.elapsed()));
-                match self.ctx.fail(&self.info, 1, error, &items, &mut None, true) {
+                // A retry holds the batch in a new task: only with room for one more.
+                let slot = crate::retry::RetrySlot::reserve(&self.info);
+                let room = slot.is_some();
+                match self
+                    .ctx
+                    .fail_with_room(&self.info, 1, error, &items, &mut None, true, room)
+                {
                     Next::Retry(delay) => {
                         let handler = self.clone();
                         crate::retry::retry_later(
@@ -126,6 +132,7 @@ impl<T: Payload> BatchHandler<T> {
                             1,
                             delay,
                             true,
+                            slot.expect("a retry is only scheduled with a reserved slot"),
                             move |items: &Vec<T>| handler.call(items),
                         );
                     }

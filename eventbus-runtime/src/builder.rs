@@ -233,6 +233,7 @@ impl<B: FromCore> BusBuilder<B> {
                 jitter: crate::runtime::Jitter::Full,
                 async_concurrency: crate::defaults::async_concurrency(),
                 async_queue: crate::defaults::ASYNC_QUEUE,
+                retry_queue: crate::defaults::RETRY_QUEUE,
                 rate_limit_queue: crate::defaults::RATE_LIMIT_QUEUE,
                 shutdown_timeout: crate::defaults::SHUTDOWN_TIMEOUT,
             },
@@ -324,6 +325,24 @@ impl<B: FromCore> BusBuilder<B> {
         self
     }
 
+    /// The default bound on the pending retries of each sync or batch handler (default
+    /// [`defaults::RETRY_QUEUE`](crate::defaults::RETRY_QUEUE)); a handler may set its own with
+    /// [`HandlerOptions::retry_queue`](crate::HandlerOptions::retry_queue). A failure its retry
+    /// policy would retry beyond it is dead-lettered and reported as
+    /// [`FailureKind::Overflow`](crate::FailureKind::Overflow).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    ///
+    /// let core: BusCore = BusCore::builder(manifest).retry_queue(100).build().unwrap();
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn retry_queue(mut self, capacity: usize) -> Self {
+        self.settings.retry_queue = capacity;
+        self
+    }
+
     /// The queue of rate-limited events (default
     /// [`defaults::RATE_LIMIT_QUEUE`](crate::defaults::RATE_LIMIT_QUEUE)).
     #[cfg(feature = "async")]
@@ -346,14 +365,9 @@ impl<B: FromCore> BusBuilder<B> {
         for (name, _) in &self.events {
             if manifest.event(name).is_none() {
                 let known: Vec<&'static str> = manifest.events.iter().map(|e| e.name).collect();
-                let crate::error::DispatchError::UnknownEvent { suggestion, .. } =
-                    crate::error::DispatchError::unknown_event(name, known)
-                else {
-                    unreachable!()
-                };
                 return Err(BuildError::UnknownEvent {
                     name: name.clone(),
-                    suggestion,
+                    suggestion: crate::error::closest(name, &known),
                 });
             }
         }

@@ -25,6 +25,12 @@ pub const ERRORS_CAPACITY: usize = 1_024;
 #[cfg(feature = "async")]
 pub const ASYNC_QUEUE: usize = 1_024;
 
+/// Retries one sync or batch handler may have pending (scheduled, each holding a copy of its
+/// payload); a failure the retry policy would retry beyond that is dead-lettered as an
+/// overflow (our choice: the same bound as an async handler's queue).
+#[cfg(feature = "async")]
+pub const RETRY_QUEUE: usize = 1_024;
+
 /// Events a rate-limited event holds waiting for a token; more are dead-lettered (our choice).
 #[cfg(feature = "async")]
 pub const RATE_LIMIT_QUEUE: usize = 1_024;

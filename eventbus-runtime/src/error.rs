@@ -118,7 +118,10 @@ impl DispatchError {
 }
 
 /// The known name closest to `name` by edit distance, if close enough to be a likely typo.
-fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
+/// The runtime's only "did you mean" (`emit_json`, the builder, the bridge through
+/// `DispatchError`): the runtime does not depend on `eventbus-codegen`, whose `did_you_mean`
+/// serves the manifest checks.
+pub(crate) fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
     let lower = name.to_lowercase();
     known
         .iter()

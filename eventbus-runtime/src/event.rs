@@ -620,6 +620,12 @@ impl<T: Payload> EventInner<T> {
             .resolve(self.ctx.config.circuit_breaker);
         #[allow(unused_mut)]
         let mut info = HandlerInfo::new(id, options.label.clone(), kind, options.retry, breaker);
+        #[cfg(feature = "async")]
+        {
+            info.retries.capacity = options
+                .retry_queue
+                .unwrap_or(self.ctx.shared.runtime.settings.retry_queue);
+        }
         #[cfg(feature = "metrics")]
         if self.ctx.shared.instrumented {
             info.latency = Some(metrics::histogram!(
@@ -745,9 +751,17 @@ impl<T: Payload> EventInner<T> {
         payload: &T,
         json: &mut Option<Value>,
     ) {
+        // A retry would be a new task holding a copy of the payload: only if the handler has
+        // room for one more (see `HandlerOptions::retry_queue`).
+        #[cfg(feature = "async")]
+        let slot = crate::retry::RetrySlot::reserve(&listener.info);
+        #[cfg(feature = "async")]
+        let room = slot.is_some();
+        #[cfg(not(feature = "async"))]
+        let room = true;
         match self
             .ctx
-            .fail(&listener.info, 1, error, payload, json, false)
+            .fail_with_room(&listener.info, 1, error, payload, json, false, room)
         {
             crate::shared::Next::Done => {}
             #[cfg(feature = "async")]
@@ -760,6 +774,7 @@ impl<T: Payload> EventInner<T> {
                     1,
                     delay,
                     false,
+                    slot.expect("a retry is only scheduled with a reserved slot"),
                     move |payload: &T| listener.call(payload),
                 );
             }

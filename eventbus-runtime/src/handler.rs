@@ -54,8 +54,8 @@ pub enum FailureKind {
     /// The handler's circuit breaker is open: it was not called and the event went to the
     /// dead-letter queue.
     CircuitOpen,
-    /// A bounded queue was full (an async handler's queue, or the event's rate-limit queue):
-    /// the event went to the dead-letter queue.
+    /// A bounded queue was full (an async handler's queue, a sync or batch handler's retry
+    /// queue, or the event's rate-limit queue): the event went to the dead-letter queue.
     Overflow,
     /// The bus is shut down: the emit was refused (an event-level failure; the event went to
     /// the dead-letter queue).

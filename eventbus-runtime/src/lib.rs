@@ -18,7 +18,7 @@
 //!
 //! Cargo features: `async` (tokio, governor), `tracing`, `metrics`; all three are on by default
 //! in this crate, and the `eventbus` facade forwards them. `store` adds the SQLite event store
-//! (`docs/persistence.md`) and `bridge` the WebSocket bridge to browsers ([`bridge`],
+//! (`docs/persistence.md`) and `bridge` the WebSocket bridge to browsers (module `bridge`,
 //! `docs/bridge.md`).
 //!
 //! This is roughly what generated code does, written by hand:

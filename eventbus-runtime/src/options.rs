@@ -56,6 +56,8 @@ pub struct HandlerOptions {
     #[cfg(feature = "async")]
     pub(crate) queue: Option<usize>,
     #[cfg(feature = "async")]
+    pub(crate) retry_queue: Option<usize>,
+    #[cfg(feature = "async")]
     pub(crate) batch: Option<Batch>,
 }
 
@@ -121,6 +123,39 @@ impl HandlerOptions {
         self
     }
 
+    /// For sync and batch handlers: how many retries may be pending at once (default
+    /// [`defaults::RETRY_QUEUE`](crate::defaults::RETRY_QUEUE), or the bus's
+    /// [`BusBuilder::retry_queue`](crate::BusBuilder::retry_queue)). Each scheduled retry holds
+    /// a copy of its payload until it succeeds or is dead-lettered; a failure the retry policy
+    /// would retry while this many are pending goes to the dead-letter queue instead, reported
+    /// as [`FailureKind::Overflow`](crate::FailureKind::Overflow). So a handler that keeps
+    /// failing under a steady stream of events holds a bounded amount of memory. (Async
+    /// handlers retry in place, within their [`queue`](Self::queue) and concurrency.)
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions, Retry};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let retry = Retry { attempts: 3, backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(1) };
+    /// ping.on_with(HandlerOptions::new().retry(retry).retry_queue(1), |_| Err("down"));
+    /// ping.emit(1); // fails; its retry is pending
+    /// ping.emit(2); // fails; no room for a second retry: dead-lettered at once
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!(letters.len(), 1);
+    /// assert_eq!(letters[0].payload, 2);
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn retry_queue(mut self, capacity: usize) -> Self {
+        self.retry_queue = Some(capacity);
+        self
+    }
+
     /// For batch handlers: the batch size and window, instead of the event's `batch` policy.
     ///
     /// # Panics
@@ -146,6 +181,7 @@ impl fmt::Debug for HandlerOptions {
         #[cfg(feature = "async")]
         s.field("concurrency", &self.concurrency)
             .field("queue", &self.queue)
+            .field("retry_queue", &self.retry_queue)
             .field("batch", &self.batch);
         s.finish()
     }
@@ -174,6 +210,9 @@ pub(crate) struct HandlerInfo {
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) delivered: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// A sync or batch handler's pending retries and their bound.
+    #[cfg(feature = "async")]
+    pub(crate) retries: crate::retry::RetrySlots,
     #[cfg(feature = "metrics")]
     pub(crate) latency: Option<metrics::Histogram>,
 }
@@ -194,6 +233,8 @@ impl HandlerInfo {
             breaker: breaker.map(CircuitBreaker::new),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            #[cfg(feature = "async")]
+            retries: crate::retry::RetrySlots::new(crate::defaults::RETRY_QUEUE),
             #[cfg(feature = "metrics")]
             latency: None,
         }

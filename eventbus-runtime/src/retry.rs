@@ -1,7 +1,9 @@
 //! Retries of sync and batch handlers, scheduled on the bus's runtime so the emitting thread
-//! never waits; and the guard that dead-letters pending work nobody finished.
+//! never waits, at most a bounded number per handler; and the guard that dead-letters pending
+//! work nobody finished.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -72,6 +74,48 @@ impl<P: Serialize> Drop for Pending<P> {
     }
 }
 
+/// How many retries one sync or batch handler has pending, and how many it may have: each
+/// holds a copy of its payload, so without a bound a handler that keeps failing would hold one
+/// per event emitted while it fails.
+pub(crate) struct RetrySlots {
+    pending: AtomicUsize,
+    pub(crate) capacity: usize,
+}
+
+impl RetrySlots {
+    pub(crate) fn new(capacity: usize) -> Self {
+        RetrySlots {
+            pending: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+}
+
+/// One pending retry of a handler: its slot is given back when this is dropped (the retry
+/// succeeded, was dead-lettered or abandoned, or its runtime stopped).
+pub(crate) struct RetrySlot(Arc<HandlerInfo>);
+
+impl RetrySlot {
+    /// Takes a slot for a new retry of `info`'s handler, if it has fewer than its capacity
+    /// pending.
+    pub(crate) fn reserve(info: &Arc<HandlerInfo>) -> Option<RetrySlot> {
+        let slots = &info.retries;
+        slots
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < slots.capacity).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| RetrySlot(info.clone()))
+    }
+}
+
+impl Drop for RetrySlot {
+    fn drop(&mut self) {
+        self.0.retries.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl EventCtx {
     /// Counts a successful call.
     pub(crate) fn delivered(&self, info: &HandlerInfo, elapsed: Duration) {
@@ -84,7 +128,8 @@ impl EventCtx {
 
 /// Calls `call` again after `delay`, on the bus's runtime, until it succeeds or the retry
 /// policy gives up (then the payload is dead-lettered). `failed_attempt` is the attempt that
-/// just failed.
+/// just failed; `slot` is held until then.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn retry_later<P, C>(
     ctx: Arc<EventCtx>,
     info: Arc<HandlerInfo>,
@@ -92,6 +137,7 @@ pub(crate) fn retry_later<P, C>(
     failed_attempt: u32,
     delay: Duration,
     batch: bool,
+    slot: RetrySlot,
     call: C,
 ) where
     P: Serialize + Send + 'static,
@@ -103,6 +149,7 @@ pub(crate) fn retry_later<P, C>(
     runtime
         .clone()
         .spawn_tracked(crate::store::track::carry(async move {
+            let _slot = slot;
             let mut delay = delay;
             loop {
                 if !runtime.sleep(delay).await {

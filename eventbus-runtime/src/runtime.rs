@@ -37,6 +37,7 @@ pub(crate) struct AsyncSettings {
     pub(crate) jitter: Jitter,
     pub(crate) async_concurrency: usize,
     pub(crate) async_queue: usize,
+    pub(crate) retry_queue: usize,
     pub(crate) rate_limit_queue: usize,
     pub(crate) shutdown_timeout: Duration,
 }
@@ -240,6 +241,7 @@ mod tests {
                 jitter,
                 async_concurrency: 2,
                 async_queue: 1,
+                retry_queue: 1,
                 rate_limit_queue: 1,
                 shutdown_timeout: Duration::from_secs(1),
             },

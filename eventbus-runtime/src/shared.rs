@@ -177,6 +177,7 @@ impl EventCtx {
 
     /// Handles one failed call of a handler: counts and reports it, and either schedules
     /// nothing and returns the retry delay, or dead-letters the payload.
+    #[cfg(feature = "async")]
     pub(crate) fn fail<P: Serialize>(
         &self,
         info: &HandlerInfo,
@@ -185,6 +186,25 @@ impl EventCtx {
         payload: &P,
         json: &mut Option<Value>,
         batch: bool,
+    ) -> Next {
+        self.fail_with_room(info, attempt, error, payload, json, batch, true)
+    }
+
+    /// [`fail`](Self::fail) for a failure whose retry needs a new retry task (the first
+    /// failure of a sync or batch handler): without `room` for one (the handler has as many
+    /// retries pending as it may), a failure the policy would retry is dead-lettered and
+    /// reported as [`FailureKind::Overflow`] instead.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(feature = "async"), allow(unused_variables))]
+    pub(crate) fn fail_with_room<P: Serialize>(
+        &self,
+        info: &HandlerInfo,
+        attempt: u32,
+        error: CallError,
+        payload: &P,
+        json: &mut Option<Value>,
+        batch: bool,
+        room: bool,
     ) -> Next {
         let mut failure = HandlerFailure::from_call(
             self.meta.name,
@@ -230,6 +250,29 @@ impl EventCtx {
             && let Some(retry) = self.retry_for(info)
             && attempt < retry.attempts
         {
+            if !room {
+                let how = if failure.kind == FailureKind::Panicked {
+                    "panicked"
+                } else {
+                    "failed"
+                };
+                failure.kind = FailureKind::Overflow;
+                failure.error = format!(
+                    "not retried: the handler's retry queue is full ({} retries pending); the \
+                     call {how}: {}",
+                    info.retries.capacity, failure.error
+                );
+                failure.dead_letter = self.dead_letter(
+                    Some(info),
+                    DeadLetterReason::Overflow,
+                    failure.error.clone(),
+                    attempt,
+                    batch,
+                    failure.payload.clone(),
+                );
+                self.shared.failures.report(&failure);
+                return Next::Done;
+            }
             let delay = self.shared.runtime.backoff(&retry, attempt);
             failure.retry_in = Some(delay);
             self.counters.add(Stat::Retried, 1);

@@ -82,9 +82,27 @@ fn meta(
 /// A manifest of package `package` (leaked: tests build a few).
 fn manifest(package: &str) -> &'static ManifestMeta {
     let events = vec![
-        meta("orderPlaced", "Order", true, Scope::Distributed, Policies::NONE),
-        meta("orderConfirmed", "Order", true, Scope::Distributed, Policies::NONE),
-        meta("priceTick", "Tick", false, Scope::Distributed, Policies::NONE),
+        meta(
+            "orderPlaced",
+            "Order",
+            true,
+            Scope::Distributed,
+            Policies::NONE,
+        ),
+        meta(
+            "orderConfirmed",
+            "Order",
+            true,
+            Scope::Distributed,
+            Policies::NONE,
+        ),
+        meta(
+            "priceTick",
+            "Tick",
+            false,
+            Scope::Distributed,
+            Policies::NONE,
+        ),
         meta(
             "flaky",
             "Order",
@@ -427,7 +445,12 @@ struct Peer {
 impl Peer {
     fn spawn(role: &str, url: &str, m: &ManifestMeta) -> Peer {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["child_process", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "child_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD, role)
             .env(CHILD_URL, url)
             .env(CHILD_PACKAGE, m.package)
@@ -575,7 +598,8 @@ fn two_processes_exchange_typed_events() {
     alpha.price_tick.emit(Tick { value: 42.5 });
 
     // The other process got every order, typed, once, and the tick.
-    let count = |lines: &[String], prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
+    let count =
+        |lines: &[String], prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
     let lines = beta.lines_until(|l| count(l, "ORDER ") >= 10 && count(l, "TICK ") >= 1);
     let orders: Vec<&String> = lines.iter().filter(|l| l.starts_with("ORDER ")).collect();
     let expected: Vec<String> = (1..=10).map(|id| format!("ORDER {id} item-{id}")).collect();
@@ -599,7 +623,11 @@ fn two_processes_exchange_typed_events() {
     let rest = beta.finish();
     assert!(!rest.iter().any(|l| l.starts_with("ORDER")), "{rest:?}");
     assert_eq!(confirmed.lock().unwrap().len(), 10, "a confirmation twice");
-    assert!(errors.lock().unwrap().is_empty(), "{:?}", errors.lock().unwrap());
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.lock().unwrap()
+    );
     assert!(block_on(alpha.core.shutdown_with_timeout(WAIT)).is_clean());
 }
 
@@ -648,7 +676,11 @@ fn a_killed_service_receives_what_it_missed_exactly_once() {
             .filter_map(|l| l.strip_prefix("ORDER "))
             .map(|l| l.split(' ').next().unwrap().parse::<u32>().unwrap()),
     );
-    assert_eq!(all, (21..=40).collect::<Vec<_>>(), "each missed event once, in order");
+    assert_eq!(
+        all,
+        (21..=40).collect::<Vec<_>>(),
+        "each missed event once, in order"
+    );
     assert!(block_on(publisher.core.shutdown_with_timeout(WAIT)).is_clean());
 }
 
@@ -681,7 +713,9 @@ impl Proxy {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
                     let mut buffer = vec![0u8; 64 * 1024];
                     loop {
-                        let Ok(n) = server_read.read(&mut buffer).await else { break };
+                        let Ok(n) = server_read.read(&mut buffer).await else {
+                            break;
+                        };
                         if n == 0 {
                             break;
                         }
@@ -742,7 +776,11 @@ fn a_publish_retried_after_a_timeout_is_stored_and_delivered_once() {
     assert!(stats.duplicates >= 1, "{stats:?}");
     assert_eq!(stats.published, 1, "{stats:?}");
     let stream = link.stream_name().to_owned();
-    assert_eq!(stream_messages(&url, &stream), 1, "the stream stored it once");
+    assert_eq!(
+        stream_messages(&url, &stream),
+        1,
+        "the stream stored it once"
+    );
     wait_until("the delivery", || !got.lock().unwrap().is_empty());
     wait_until("the receiver's ack", || {
         consumer_state(&url, &stream, "receiver_orderPlaced").0 == 0
@@ -762,7 +800,9 @@ fn a_broker_restarted_under_load_loses_no_persisted_event() {
             if std::env::var_os("CI").is_some() {
                 panic!("the broker-restart test needs its own nats-server: {why}");
             }
-            eprintln!("\n*** SKIPPED: the broker-restart test needs its own nats-server: {why} ***\n");
+            eprintln!(
+                "\n*** SKIPPED: the broker-restart test needs its own nats-server: {why} ***\n"
+            );
             return;
         }
     };
@@ -815,7 +855,11 @@ fn a_broker_restarted_under_load_loses_no_persisted_event() {
         .flat_map(|e| e.join().unwrap())
         .collect();
     published.sort_unstable();
-    assert!(failed.lock().unwrap().is_empty(), "{:?}", failed.lock().unwrap());
+    assert!(
+        failed.lock().unwrap().is_empty(),
+        "{:?}",
+        failed.lock().unwrap()
+    );
     assert_eq!(published.len(), (THREADS * PER_THREAD) as usize);
     assert!(
         publisher.link().stats().publish_retries > 0 || publisher.link().stats().duplicates > 0,
@@ -866,8 +910,14 @@ fn a_malformed_message_is_refused_and_reported_not_a_panic() {
     let plain: Vec<(String, String)> = vec![
         (tick.clone(), "not json at all".into()),
         (tick.clone(), r#"{"specversion":"1.0"}"#.into()),
-        (tick.clone(), ce(&format!("{package}.orderPlaced"), r#"{"value":1}"#)),
-        (tick.clone(), ce(&format!("{package}.priceTick"), r#"{"value":"high"}"#)),
+        (
+            tick.clone(),
+            ce(&format!("{package}.orderPlaced"), r#"{"value":1}"#),
+        ),
+        (
+            tick.clone(),
+            ce(&format!("{package}.priceTick"), r#"{"value":"high"}"#),
+        ),
     ];
     let client = raw_client(&url);
     let stream_bad = ce(&format!("{package}.orderPlaced"), r#"{"id":-1,"item":"x"}"#);
@@ -913,7 +963,10 @@ fn a_malformed_message_is_refused_and_reported_not_a_panic() {
     let text: Vec<String> = errors.iter().map(|f| f.error().to_owned()).collect();
     assert!(text.iter().any(|t| t.contains("not JSON")), "{text:#?}");
     assert!(text.iter().any(|t| t.contains("no `id`")), "{text:#?}");
-    assert!(text.iter().any(|t| t.contains("as its subject says")), "{text:#?}");
+    assert!(
+        text.iter().any(|t| t.contains("as its subject says")),
+        "{text:#?}"
+    );
     assert!(text.iter().any(|t| t.contains("$.value")), "{text:#?}");
     assert!(text.iter().any(|t| t.contains("$.id")), "{text:#?}");
     assert_eq!(errors[0].payload(), &serde_json::json!("not json at all"));
@@ -970,7 +1023,9 @@ fn local_emits_reach_local_handlers_once_and_each_service_once() {
         consumer_state(&url, &stream, "alpha_orderPlaced").0 == 0
             && consumer_state(&url, &stream, "alpha_orderPlaced").1 == 0
     });
-    wait_until("the tick everywhere", || ticks["a2"].load(Ordering::SeqCst) == 1);
+    wait_until("the tick everywhere", || {
+        ticks["a2"].load(Ordering::SeqCst) == 1
+    });
     for bus in [&a1, &a2, &b] {
         block_on(bus.link().flush(WAIT)).unwrap();
     }
@@ -982,8 +1037,15 @@ fn local_emits_reach_local_handlers_once_and_each_service_once() {
     assert_eq!(ticks["a1"].load(Ordering::SeqCst), 1);
     assert_eq!(ticks["a2"].load(Ordering::SeqCst), 1);
     assert_eq!(ticks["b"].load(Ordering::SeqCst), 1);
-    let skipped: u64 = [&a1, &a2].iter().map(|b| b.link().stats().skipped_own).sum();
-    assert_eq!(skipped, 5 + 1, "5 persisted copies for alpha, 1 tick echo for a1");
+    let skipped: u64 = [&a1, &a2]
+        .iter()
+        .map(|b| b.link().stats().skipped_own)
+        .sum();
+    assert_eq!(
+        skipped,
+        5 + 1,
+        "5 persisted copies for alpha, 1 tick echo for a1"
+    );
     assert_eq!(b.link().stats().delivered, 5 + 1);
     assert!(a1.link().subject("note").is_none());
     for bus in [a1, a2, b] {
@@ -1045,10 +1107,7 @@ fn a_failing_handler_is_redelivered_with_the_manifest_backoff_then_dead_lettered
     block_on(bus.link().flush(WAIT)).unwrap();
     let errors = errors.lock().unwrap().clone();
     let of = |id: u32| -> Vec<&HandlerFailure> {
-        errors
-            .iter()
-            .filter(|f| f.payload()["id"] == id)
-            .collect()
+        errors.iter().filter(|f| f.payload()["id"] == id).collect()
     };
     let one = of(1);
     assert_eq!(one.len(), 3, "{errors:#?}");
@@ -1060,9 +1119,14 @@ fn a_failing_handler_is_redelivered_with_the_manifest_backoff_then_dead_lettered
     assert_eq!(one[0].retry_in(), Some(Duration::from_millis(50)));
     assert_eq!(one[1].retry_in(), Some(Duration::from_millis(100)));
     assert_eq!(one[2].retry_in(), None);
-    let letter = one[2].dead_letter().expect("dead-lettered after the last attempt");
+    let letter = one[2]
+        .dead_letter()
+        .expect("dead-lettered after the last attempt");
     let letter = bus.core.dead_letters().get(letter).unwrap().unwrap();
-    assert_eq!((letter.attempts, letter.handler.as_deref()), (3, Some("picky")));
+    assert_eq!(
+        (letter.attempts, letter.handler.as_deref()),
+        (3, Some("picky"))
+    );
     assert_eq!(letter.payload["id"], 1);
     let two = of(2);
     assert_eq!(two.len(), 1);
@@ -1090,7 +1154,10 @@ fn the_wire_carries_cloudevents_on_package_subjects() {
     let subject = bus.link().subject("priceTick").unwrap().to_owned();
     assert_eq!(subject, format!("{}.events.priceTick", m.package));
     let mut subscriber = block_on(async {
-        let subscriber = client.subscribe(format!("{}.events.>", m.package)).await.unwrap();
+        let subscriber = client
+            .subscribe(format!("{}.events.>", m.package))
+            .await
+            .unwrap();
         client.flush().await.unwrap();
         subscriber
     });
@@ -1110,23 +1177,37 @@ fn the_wire_carries_cloudevents_on_package_subjects() {
         }
         out
     });
-    let tick = messages.iter().find(|m| m.subject.as_str() == subject).unwrap();
+    let tick = messages
+        .iter()
+        .find(|m| m.subject.as_str() == subject)
+        .unwrap();
     let value: serde_json::Value = serde_json::from_slice(&tick.payload).unwrap();
     assert_eq!(value["specversion"], "1.0");
     assert_eq!(value["type"], format!("{}.priceTick", m.package));
     assert_eq!(value["source"], bus.link().source());
-    assert!(value["source"].as_str().unwrap().starts_with(&format!("/{}/wire/", m.package)));
+    assert!(
+        value["source"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("/{}/wire/", m.package))
+    );
     assert_eq!(value["datacontenttype"], "application/json");
     assert_eq!(value["data"], serde_json::json!({ "value": 1.5 }));
     assert!(value["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(value["id"].as_str().unwrap().len(), 36);
-    let order = messages.iter().find(|m| m.subject.as_str() != subject).unwrap();
+    let order = messages
+        .iter()
+        .find(|m| m.subject.as_str() != subject)
+        .unwrap();
     let headers = order.headers.as_ref().unwrap();
     let id = receipt.id().unwrap().to_string();
     assert_eq!(headers.get("Nats-Msg-Id").unwrap().as_str(), id);
     let value: serde_json::Value = serde_json::from_slice(&order.payload).unwrap();
     assert_eq!(value["id"], id);
-    assert_eq!(value["data"], serde_json::json!({ "id": 3, "item": "wire" }));
+    assert_eq!(
+        value["data"],
+        serde_json::json!({ "id": 3, "item": "wire" })
+    );
     assert!(block_on(bus.core.shutdown_with_timeout(WAIT)).is_clean());
 }
 
@@ -1180,7 +1261,10 @@ fn an_unreachable_broker_is_reported_by_start_and_by_emit() {
             item: "x".into(),
         })
         .unwrap_err();
-    assert!(matches!(error, PersistError::NotPublished { .. }), "{error}");
+    assert!(
+        matches!(error, PersistError::NotPublished { .. }),
+        "{error}"
+    );
     let errors = errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].kind(), FailureKind::NotPublished);

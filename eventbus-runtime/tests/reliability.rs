@@ -191,6 +191,130 @@ async fn handler_options_override_the_event_retry_policy() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn pending_retries_of_a_failing_handler_are_bounded_and_overflow_to_dead_letters() {
+    let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
+    let failures = failures(&core);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    job.on_with(
+        HandlerOptions::new().label("down").retry_queue(2),
+        move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>("down")
+        },
+    );
+
+    // The clock is paused: nothing runs between these emits, so every retry is still pending.
+    for n in 1..=5 {
+        job.emit(n);
+    }
+    let seen = taken(&failures);
+    let summary: Vec<_> = seen
+        .iter()
+        .map(|f| {
+            (
+                f.kind(),
+                f.payload().clone(),
+                f.retry_in(),
+                f.dead_letter().is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (FailureKind::Returned, json!(1), Some(ms(100)), false),
+            (FailureKind::Returned, json!(2), Some(ms(100)), false),
+            (FailureKind::Overflow, json!(3), None, true),
+            (FailureKind::Overflow, json!(4), None, true),
+            (FailureKind::Overflow, json!(5), None, true),
+        ]
+    );
+    assert_eq!(
+        seen[2].error(),
+        "not retried: the handler's retry queue is full (2 retries pending); the call failed: \
+         down"
+    );
+    assert_eq!((seen[2].handler(), seen[2].attempt()), ("down", 1));
+    let letters: Vec<_> = core
+        .dead_letters()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.reason, l.handler, l.attempts, l.payload))
+        .collect();
+    assert_eq!(
+        letters,
+        [3, 4, 5].map(|n| (
+            DeadLetterReason::Overflow,
+            Some("down".to_owned()),
+            1,
+            json!(n)
+        ))
+    );
+
+    // The two pending retries run their course (100 ms, then 200 ms) and give their slots back.
+    sleep(ms(301)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 5 + 2 * 2);
+    assert_eq!(core.dead_letters().len().unwrap(), 5);
+    job.emit(6);
+    let last = taken(&failures).pop().unwrap();
+    assert_eq!(
+        (last.kind(), last.payload(), last.retry_in()),
+        (FailureKind::Returned, &json!(6), Some(ms(100)))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_queue_defaults_to_1024_per_handler_and_the_builder_changes_it() {
+    // The documented default: a steady stream of failures holds at most 1,024 retries.
+    let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
+    let seen = failures(&core);
+    job.on(|_| Err::<(), _>("down"));
+    for n in 0..1_100 {
+        job.emit(n);
+    }
+    let overflowed = taken(&seen)
+        .iter()
+        .filter(|f| f.kind() == FailureKind::Overflow)
+        .count();
+    assert_eq!(overflowed, 1_100 - eventbus_runtime::defaults::RETRY_QUEUE);
+    assert_eq!(eventbus_runtime::defaults::RETRY_QUEUE, 1_024);
+
+    // The builder's default applies to sync and batch handlers; a handler's own wins.
+    let policies = Policies {
+        batch: Some(Batch {
+            max_size: 1,
+            max_wait: ms(50),
+        }),
+        ..with_retry(RETRY_3)
+    };
+    let (core, job) = job_bus(policies, |b| b.retry_queue(1));
+    let failures = failures(&core);
+    job.on_labeled("sync", |_| Err::<(), _>("down"));
+    job.on_batch_with(HandlerOptions::new().label("batch"), |_: &[u32]| {
+        Err::<(), _>("down")
+    });
+    job.on_with(HandlerOptions::new().label("roomy").retry_queue(2), |_| {
+        Err::<(), _>("down")
+    });
+    job.emit(1);
+    job.emit(2);
+    let overflowed: Vec<_> = taken(&failures)
+        .iter()
+        .filter(|f| f.kind() == FailureKind::Overflow)
+        .map(|f| (f.handler().to_owned(), f.payload().clone()))
+        .collect();
+    assert_eq!(
+        overflowed,
+        [
+            ("sync".to_owned(), json!(2)),
+            ("batch".to_owned(), json!([2])),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_builder_sets_a_default_retry_and_per_event_overrides() {
     let manifest = eventbus_runtime::__doc::manifest_with(&[
         ("plain", Some("u32"), Policies::NONE),

@@ -893,6 +893,53 @@ fn a_read_only_store_acknowledges_nothing_and_runs_no_handler() {
 }
 
 #[test]
+fn emit_ref_on_a_persisted_event_returns_the_receipt_or_the_error() {
+    // Stored: the receipt of `emit_ref`, not `Event::emit_ref`'s `()` through `Deref`.
+    let stored_dir = dir();
+    let store = open(&stored_dir);
+    let bus = bus_on(store.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    bus.package_install
+        .on(move |e| log.lock().unwrap().push(e.progress));
+    let payload = install(42);
+    let receipt: Result<eventbus_runtime::Receipt, PersistError> =
+        bus.package_install.emit_ref(&payload);
+    assert_eq!(receipt.unwrap().sequence(), Some(1));
+    assert_eq!(*seen.lock().unwrap(), [42]);
+    assert_eq!(all(&store)[0].payload["progress"], 42);
+
+    // Not stored: the error comes back, and no handler ran.
+    let read_only_dir = dir();
+    let path = read_only_dir.path().join("events.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let bus = bus_on(SqliteStore::open_read_only(&path).unwrap());
+    let failures = failures(&bus.core);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let count = ran.clone();
+    bus.counter.on(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    let error = bus.counter.emit_ref(&1).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PersistError::Store {
+                event: "counter",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    // The untracked escape hatch stores (here: refuses) too, but only reports the failure.
+    bus.counter.event().emit_ref(&2);
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    let kinds: Vec<FailureKind> = failures.lock().unwrap().iter().map(|f| f.kind()).collect();
+    assert_eq!(kinds, [FailureKind::NotStored; 2]);
+}
+
+#[test]
 fn a_full_disk_acknowledges_exactly_what_was_stored_and_leaves_no_gap() {
     let dir = dir();
     let path = dir.path().join("events.db");

@@ -1,6 +1,9 @@
 //! Crash safety, for real: a child process (this test binary, re-executed) emits persisted
 //! events from several threads and prints the receipt of every acknowledged emit; the parent
-//! kills it with SIGKILL at a random moment, many times. After every kill the file must hold
+//! kills it with SIGKILL after reading a random number (1 to 400) of those receipts, many
+//! times. The child cannot finish first: it has 40,000 emits to make and can only get a pipe's
+//! worth of lines ahead of the parent, so every kill lands while emits (and their handlers) are
+//! running, by construction rather than by timing. After every kill the file must hold
 //! every acknowledged event exactly once, under the sequence number its receipt gave, with
 //! contiguous sequence numbers and a clean `PRAGMA integrity_check`. Each new child first
 //! recovers what the killed one left unprocessed; a last child recovers and exits cleanly, and
@@ -15,6 +18,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::Duration;
 
 use eventbus_runtime::{
@@ -26,7 +30,13 @@ const CHILD_DB: &str = "EVENTBUS_CRASH_CHILD_DB";
 const CHILD_ROUND: &str = "EVENTBUS_CRASH_CHILD_ROUND";
 const CHILD_MODE: &str = "EVENTBUS_CRASH_CHILD_MODE";
 const THREADS: u64 = 4;
-const PER_THREAD: u64 = 400;
+/// Emits per thread: far more than a child can make before it is killed (values stay unique:
+/// `thread * 10_000 + i`).
+const PER_THREAD: u64 = 10_000;
+/// The most acknowledgements the parent reads before killing a child.
+const MAX_ACKS_BEFORE_KILL: u64 = 400;
+/// The longest wait for the child's next line: only a hung child takes that long.
+const LINE_TIMEOUT: Duration = Duration::from_secs(60);
 
 static EVENTS: [EventMeta; 1] = [EventMeta {
     name: "tick",
@@ -109,7 +119,7 @@ struct Acked {
     value: u64,
 }
 
-/// xorshift64*: the delays before each kill.
+/// xorshift64*: how many acknowledgements to read before each kill.
 struct Rng(u64);
 
 impl Rng {
@@ -121,13 +131,14 @@ impl Rng {
     }
 }
 
-/// Runs one child; kills it after `kill_after` (if given). Returns its stdout lines and
-/// whether it finished by itself.
+/// Runs one child; kills it once `kill_after_acks` `ACK` lines were read from it (if given).
+/// Returns all its stdout lines (those it wrote before dying too) and whether it finished by
+/// itself.
 fn run_child(
     db: &Path,
     round: u64,
     mode: &str,
-    kill_after: Option<Duration>,
+    kill_after_acks: Option<u64>,
 ) -> (Vec<String>, bool) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -144,21 +155,45 @@ fn run_child(
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    // A small channel: the reader thread, and through the pipe the child, get at most a
+    // pipe's worth of lines ahead of this loop.
+    let (lines_tx, lines_rx) = sync_channel::<String>(16);
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
     });
-    if let Some(delay) = kill_after {
-        std::thread::sleep(delay);
-        // SIGKILL on Unix; an error only means it already exited.
-        let _ = child.kill();
+    let mut lines = Vec::new();
+    let mut acks = 0;
+    let mut killed = false;
+    loop {
+        match lines_rx.recv_timeout(LINE_TIMEOUT) {
+            Ok(line) => {
+                acks += u64::from(line.contains("ACK "));
+                lines.push(line);
+                if !killed && kill_after_acks.is_some_and(|n| acks >= n) {
+                    // SIGKILL on Unix; an error only means it already exited.
+                    let _ = child.kill();
+                    killed = true;
+                }
+            }
+            // The child is gone and every line it wrote was read.
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!(
+                    "round {round}: no line from the child for {LINE_TIMEOUT:?} (after {acks} \
+                     acknowledgements)"
+                );
+            }
+        }
     }
+    reader.join().unwrap();
     let status = child.wait().unwrap();
-    let lines = reader.join().unwrap();
     let finished = lines.iter().any(|l| l.ends_with("DONE"));
-    if kill_after.is_none() || finished {
+    if !killed {
         assert!(status.success(), "child of round {round} failed: {status}");
     }
     (lines, finished)
@@ -234,12 +269,10 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
     let db = dir.path().join("events.db");
 
     let mut acked: HashMap<String, Acked> = HashMap::new();
-    let mut killed_mid_emit = 0;
     let mut recovered = 0;
     for round in 1..=rounds {
-        // From 0 ms (during start-up and recovery) to 150 ms (well into the emits).
-        let delay = Duration::from_millis(rng.below(151));
-        let (lines, finished) = run_child(&db, round, "emit", Some(delay));
+        let kill_after = 1 + rng.below(MAX_ACKS_BEFORE_KILL);
+        let (lines, finished) = run_child(&db, round, "emit", Some(kill_after));
         let mut this_round = 0;
         for line in &lines {
             if let Some(at) = line.find("RECOVERED ") {
@@ -261,19 +294,18 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() {
             );
             this_round += 1;
         }
-        if !finished && this_round > 0 {
-            killed_mid_emit += 1;
-        }
+        // Killed while emitting: it had acknowledged what we waited for, and had not finished.
+        assert!(
+            !finished && this_round >= kill_after,
+            "round {round}: the child was to be killed mid-emit after {kill_after} \
+             acknowledgements, but finished={finished} with {this_round}"
+        );
         check(&db, &acked, round);
     }
     println!(
-        "{rounds} rounds: {} emits acknowledged, {killed_mid_emit} kills during emits, \
-         {recovered} events re-dispatched by recovery",
+        "{rounds} rounds, each killed mid-emit: {} emits acknowledged, {recovered} events \
+         re-dispatched by recovery",
         acked.len()
-    );
-    assert!(
-        killed_mid_emit >= rounds / 3,
-        "only {killed_mid_emit} of {rounds} kills landed while events were being emitted"
     );
 
     // A clean start recovers everything the kills left unprocessed.

@@ -295,7 +295,9 @@ impl NatsConfig {
             ));
         }
         if self.replicas == 0 || self.max_ack_pending == 0 || self.outbox == 0 {
-            return Err("NATS `replicas`, `max_ack_pending` and `outbox` must be at least 1".into());
+            return Err(
+                "NATS `replicas`, `max_ack_pending` and `outbox` must be at least 1".into(),
+            );
         }
         Ok(())
     }

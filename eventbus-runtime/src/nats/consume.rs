@@ -116,7 +116,10 @@ async fn feeds(link: Arc<Link>, routes: Vec<usize>) -> Result<Vec<(usize, Feed)>
                     ..Default::default()
                 };
                 let consumer = stream.create_consumer(config).await.map_err(|e| {
-                    NatsError::Setup(format!("consumer `{name}` on stream `{}`: {e}", link.stream))
+                    NatsError::Setup(format!(
+                        "consumer `{name}` on stream `{}`: {e}",
+                        link.stream
+                    ))
                 })?;
                 Feed::Stream(consumer)
             }
@@ -207,7 +210,11 @@ impl Consumer {
     }
 
     /// Hands a message to the delivery thread: `false` once that thread is gone.
-    async fn forward(&self, payload: Bytes, stream: Option<(u32, oneshot::Sender<Outcome>)>) -> bool {
+    async fn forward(
+        &self,
+        payload: Bytes,
+        stream: Option<(u32, oneshot::Sender<Outcome>)>,
+    ) -> bool {
         add(&self.link.counters.received);
         self.link.queued.fetch_add(1, Ordering::AcqRel);
         let inbound = Inbound {

@@ -345,11 +345,11 @@ impl Link {
         self.outbox.try_send(outgoing).map_err(|error| {
             add(&self.counters.publish_failed);
             match error {
-            mpsc::error::TrySendError::Full(_) => format!(
-                "the NATS outbox is full ({} events waiting for the connection)",
-                self.config.outbox
-            ),
-            mpsc::error::TrySendError::Closed(_) => "the NATS link is closed".into(),
+                mpsc::error::TrySendError::Full(_) => format!(
+                    "the NATS outbox is full ({} events waiting for the connection)",
+                    self.config.outbox
+                ),
+                mpsc::error::TrySendError::Closed(_) => "the NATS link is closed".into(),
             }
         })
     }
@@ -380,7 +380,11 @@ impl Link {
                 Err(NatsError::Unavailable(format!(
                     "no answer within {:?} ({}{}{why})",
                     self.config.connect_timeout,
-                    if connected { "connected" } else { "not connected" },
+                    if connected {
+                        "connected"
+                    } else {
+                        "not connected"
+                    },
                     if why.is_empty() { "" } else { "; " },
                 )))
             }
@@ -488,8 +492,8 @@ impl StreamPlan {
     /// Creates the stream with this bus's persisted distributed subjects or, when it exists,
     /// adds the subjects it lacks (its other settings are the operator's).
     async fn apply(&self) -> Result<(), SetupError> {
-        use jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
         use jetstream::ErrorCode;
+        use jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
         let name = &self.name;
         if self.subjects.is_empty() {
             return Ok(());
@@ -523,7 +527,9 @@ impl StreamPlan {
                     })
             }
             Err(error) => match error.kind() {
-                GetStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_NOT_FOUND => {
+                GetStreamErrorKind::JetStream(e)
+                    if e.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
                     let config = jetstream::stream::Config {
                         name: name.clone(),
                         description: Some(format!(

@@ -25,6 +25,12 @@ use crate::signal::Signal;
 /// dispatched as any other and the receipt says it was not stored
 /// ([`Receipt::is_stored`] is `false`).
 ///
+/// [`emit`](Self::emit) and [`emit_ref`](Self::emit_ref) are its own methods, so method
+/// resolution picks them before the `Deref` target's. [`event()`](Self::event) is the
+/// untracked escape hatch: `bus.package_install.event().emit(p)` still stores the event
+/// before its handlers run, but returns nothing — a store failure is then only reported
+/// ([`FailureKind::NotStored`](crate::FailureKind::NotStored)), never returned.
+///
 /// ```
 /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 /// use eventbus_runtime::{BusCore, PersistedEvent};
@@ -82,7 +88,31 @@ impl<T: Payload> PersistedEvent<T> {
         self.event.inner.emit_tracked(payload)
     }
 
-    /// The underlying [`Event`] (also reachable through `Deref`).
+    /// [`emit`](Self::emit) for a payload the caller keeps, with the same guarantee: `Ok` once
+    /// the event is stored, `Err` when it was not and no handler ran. The payload is cloned
+    /// once. It takes precedence over [`Event::emit_ref`] (reachable through `Deref`, which
+    /// returns nothing).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, PersistedEvent, Receipt};
+    ///
+    /// let core = BusCore::new(manifest); // no event store
+    /// let ping: PersistedEvent<String> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|s| assert_eq!(s, "kept"));
+    /// let payload = String::from("kept");
+    /// let receipt: Receipt = ping.emit_ref(&payload)?;
+    /// assert!(!receipt.is_stored());
+    /// assert_eq!(payload, "kept");
+    /// # Ok::<(), eventbus_runtime::PersistError>(())
+    /// ```
+    pub fn emit_ref(&self, payload: &T) -> Result<Receipt, PersistError> {
+        self.event.inner.emit_tracked(payload.clone())
+    }
+
+    /// The underlying [`Event`] (also reachable through `Deref`): the untracked escape hatch.
+    /// Its `emit` and `emit_ref` still store the event first, but return nothing; a store
+    /// failure is only reported as [`FailureKind::NotStored`](crate::FailureKind::NotStored).
     pub fn event(&self) -> &Event<T> {
         &self.event
     }
