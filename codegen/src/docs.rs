@@ -148,6 +148,22 @@ pub fn policies_summary(p: &Policies) -> Vec<String> {
             human_duration(r.max_backoff)
         ));
     }
+    if let Some(c) = p.circuit_breaker {
+        out.push(format!(
+            "circuit breaker opening at {}% failures of the last {} calls (at least {}), open {}, {} probes",
+            c.failure_rate_threshold,
+            c.sliding_window,
+            c.minimum_calls,
+            human_duration(c.open_for),
+            c.half_open_calls
+        ));
+    }
+    if let Some(n) = p.concurrency {
+        out.push(format!("async concurrency {n}"));
+    }
+    if let Some(n) = p.queue {
+        out.push(format!("async queue {n}"));
+    }
     out
 }
 

@@ -28,6 +28,9 @@ pub const EVENT_KEYS: &[&str] = &[
     "rate_limit",
     "batch",
     "retry",
+    "circuit_breaker",
+    "concurrency",
+    "queue",
 ];
 
 /// A manifest with its structure checked; values still unchecked, each with its node.

@@ -306,7 +306,7 @@ impl std::fmt::Debug for EventDef {
 }
 
 /// Delivery policies of an event (see [`eventbus_runtime::Policies`] for their meaning).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, PartialEq, Default)]
 pub struct Policies {
     /// At most one delivery per interval.
     pub throttle: Option<Duration>,
@@ -318,6 +318,37 @@ pub struct Policies {
     pub batch: Option<eventbus_runtime::Batch>,
     /// Retries of failed handlers.
     pub retry: Option<eventbus_runtime::Retry>,
+    /// A circuit breaker per handler.
+    pub circuit_breaker: Option<eventbus_runtime::CircuitBreakerConfig>,
+    /// Calls of each async handler that may run at once.
+    pub concurrency: Option<u32>,
+    /// Events each async handler holds waiting for a free slot.
+    pub queue: Option<u32>,
+}
+
+/// As derived, except that the keys added after the first release (`circuit_breaker`,
+/// `concurrency`, `queue`) are left out when unset: the model's
+/// [`fingerprint`](Model::fingerprint) hashes this text, and a manifest that does not use them
+/// keeps the fingerprint it had before they existed.
+impl std::fmt::Debug for Policies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("Policies");
+        s.field("throttle", &self.throttle)
+            .field("debounce", &self.debounce)
+            .field("rate_limit", &self.rate_limit)
+            .field("batch", &self.batch)
+            .field("retry", &self.retry);
+        if let Some(breaker) = &self.circuit_breaker {
+            s.field("circuit_breaker", breaker);
+        }
+        if let Some(n) = &self.concurrency {
+            s.field("concurrency", n);
+        }
+        if let Some(n) = &self.queue {
+            s.field("queue", n);
+        }
+        s.finish()
+    }
 }
 
 impl Policies {

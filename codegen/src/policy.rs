@@ -1,9 +1,9 @@
 //! Durations and the policy keys of an event: `throttle`, `debounce`, `rate_limit`, `batch`,
-//! `retry`.
+//! `retry`, `circuit_breaker`, `concurrency`, `queue`.
 
 use std::time::Duration;
 
-use eventbus_runtime::{Batch, RateLimit, Retry};
+use eventbus_runtime::{Batch, CircuitBreakerConfig, RateLimit, Retry};
 
 use crate::diagnostic::Diagnostic;
 use crate::yaml::{Node, Value};
@@ -331,5 +331,182 @@ pub(crate) fn retry(node: &Node) -> Result<Retry, Vec<Diagnostic>> {
             )
             .help(HELP),
         ]),
+    }
+}
+
+/// `concurrency: 4` or `queue: 100`: a whole number ≥ 1 for the event's async handlers.
+pub(crate) fn async_limit(node: &Node, key: &str) -> Result<u32, Diagnostic> {
+    positive_u32(node, key).map_err(|d| {
+        d.label(match key {
+            "concurrency" => "calls of one async handler at once",
+            _ => "events waiting for one async handler",
+        })
+        .help(match key {
+            "concurrency" => "write a number of calls, like `concurrency: 4`",
+            _ => "write a number of events, like `queue: 100`",
+        })
+    })
+}
+
+/// A failure rate: `50%` (a percentage, 0 < x ≤ 100) or `0.5` (a fraction, 0 < x ≤ 1). Returns
+/// the percentage.
+fn failure_rate(node: &Node) -> Result<f32, Diagnostic> {
+    const HELP: &str = "write a percentage like `50%` or a fraction like `0.5`";
+    let bad = |found: String| {
+        Diagnostic::error(
+            node.span,
+            format!("`failure_rate` must be above 0% and at most 100%, found {found}"),
+        )
+        .label("the share of failed calls that opens the breaker")
+        .help(HELP)
+    };
+    let percent = match &node.value {
+        Value::Str(s) => {
+            let Some(number) = s.trim().strip_suffix('%') else {
+                return Err(bad(format!("\"{s}\"")));
+            };
+            match number.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() => n,
+                _ => return Err(bad(format!("\"{s}\""))),
+            }
+        }
+        Value::Float(f) if f.is_finite() && *f > 0.0 && *f <= 1.0 => f * 100.0,
+        Value::Float(f) => return Err(bad(format!("`{f}`"))),
+        // `50` could mean 50% or 5000%; `1` could mean 1% or 100%: say which.
+        Value::Int(i) => return Err(bad(format!("`{i}` (a percentage or a fraction?)"))),
+        other => return Err(bad(other.kind().to_owned())),
+    };
+    if percent > 0.0 && percent <= 100.0 {
+        Ok(percent as f32)
+    } else {
+        Err(bad(format!("`{percent}%`")))
+    }
+}
+
+/// `circuit_breaker: true`, `false`, or `{ failure_rate: 50%, minimum_calls: 10, window: 100,
+/// open_for: 60s, half_open_calls: 10 }` (every sub-key optional, defaulting to
+/// [`CircuitBreakerConfig::default`]). `Ok(None)` for `false`.
+pub(crate) fn circuit_breaker(
+    node: &Node,
+) -> Result<Option<CircuitBreakerConfig>, Vec<Diagnostic>> {
+    const HELP: &str = "write `circuit_breaker: true` for the defaults, or a mapping like \
+                        `{ failure_rate: 50%, minimum_calls: 10, window: 100, open_for: 60s, half_open_calls: 10 }`";
+    let defaults = CircuitBreakerConfig::default();
+    match &node.value {
+        Value::Bool(true) => Ok(Some(defaults)),
+        Value::Bool(false) => Ok(None),
+        Value::Map(_) => {
+            let mut errors = Vec::new();
+            let mut config = defaults;
+            let mut minimum_calls = None;
+            for (k, v) in sub_keys(
+                node,
+                "circuit_breaker",
+                &[
+                    "failure_rate",
+                    "minimum_calls",
+                    "window",
+                    "open_for",
+                    "half_open_calls",
+                ],
+                &mut errors,
+            ) {
+                let r = match k {
+                    "failure_rate" => {
+                        failure_rate(v).map(|rate| config.failure_rate_threshold = rate)
+                    }
+                    "minimum_calls" => {
+                        positive_u32(v, "minimum_calls").map(|n| minimum_calls = Some((n, v)))
+                    }
+                    "window" => positive_u32(v, "window").map(|n| config.sliding_window = n),
+                    "open_for" => duration(v, "open_for").map(|d| config.open_for = d),
+                    _ => positive_u32(v, "half_open_calls").map(|n| config.half_open_calls = n),
+                };
+                errors.extend(r.err());
+            }
+            match minimum_calls {
+                Some((n, v)) if errors.is_empty() && n > config.sliding_window => {
+                    errors.push(
+                        Diagnostic::error(
+                            v.span,
+                            format!(
+                                "`minimum_calls` ({n}) is more than the `window` ({})",
+                                config.sliding_window
+                            ),
+                        )
+                        .label("the breaker could never open")
+                        .help("the window keeps only that many calls: lower `minimum_calls` or widen `window`"),
+                    );
+                }
+                Some((n, _)) => config.minimum_calls = n,
+                // The default minimum, but never more than a smaller window holds.
+                None => config.minimum_calls = defaults.minimum_calls.min(config.sliding_window),
+            }
+            if errors.is_empty() {
+                Ok(Some(config))
+            } else {
+                Err(errors)
+            }
+        }
+        other => Err(vec![
+            Diagnostic::error(
+                node.span,
+                format!(
+                    "`circuit_breaker` must be `true`, `false` or a mapping, found {}",
+                    other.kind()
+                ),
+            )
+            .help(HELP),
+        ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eventbus_runtime::CircuitBreakerConfig;
+
+    use crate::Model;
+    use crate::model::Policies;
+
+    fn policies(event: &str) -> Policies {
+        let source = format!("version: 1\npackage: demo\nevents:\n  e:\n{event}");
+        Model::parse("events.yaml", &source).unwrap().events[0].policies
+    }
+
+    #[test]
+    fn circuit_breaker_forms() {
+        let defaults = CircuitBreakerConfig::default();
+        assert_eq!(
+            policies("    circuit_breaker: true\n").circuit_breaker,
+            Some(defaults)
+        );
+        assert_eq!(
+            policies("    circuit_breaker: false\n").circuit_breaker,
+            None
+        );
+        let half = policies("    circuit_breaker: { failure_rate: 0.25, open_for: 1m30s }\n");
+        assert_eq!(
+            half.circuit_breaker,
+            Some(CircuitBreakerConfig {
+                failure_rate_threshold: 25.0,
+                open_for: std::time::Duration::from_secs(90),
+                ..defaults
+            })
+        );
+        // `minimum_calls` defaults to 10, or to a smaller `window`.
+        let small = policies("    circuit_breaker: { window: 4, failure_rate: 12.5% }\n");
+        let small = small.circuit_breaker.unwrap();
+        assert_eq!((small.sliding_window, small.minimum_calls), (4, 4));
+        assert_eq!(small.failure_rate_threshold, 12.5);
+        let p = policies("    concurrency: 3\n    queue: 7\n");
+        assert_eq!((p.concurrency, p.queue), (Some(3), Some(7)));
+    }
+
+    #[test]
+    fn unused_new_keys_keep_the_fingerprint_text() {
+        assert_eq!(
+            format!("{:?}", Policies::default()),
+            "Policies { throttle: None, debounce: None, rate_limit: None, batch: None, retry: None }"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! whatever names the user's module defines.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::{ToTokens, format_ident, quote};
 
 use crate::model::{EventDef, Field, Model, Primitive, TypeDef, TypeKind, TypeRef};
 use crate::names;
@@ -295,6 +295,25 @@ fn event_meta(e: &EventDef) -> TokenStream {
         let (attempts, backoff, max_backoff) = (Literal::u32_unsuffixed(r.attempts), duration(r.backoff), duration(r.max_backoff));
         quote! { ::eventbus::Retry { attempts: #attempts, backoff: #backoff, max_backoff: #max_backoff } }
     });
+    let circuit_breaker = p.circuit_breaker.map(|c| {
+        let rate = Literal::f32_unsuffixed(c.failure_rate_threshold);
+        let (window, minimum, open_for, half_open) = (
+            Literal::u32_unsuffixed(c.sliding_window),
+            Literal::u32_unsuffixed(c.minimum_calls),
+            duration(c.open_for),
+            Literal::u32_unsuffixed(c.half_open_calls),
+        );
+        quote! {
+            ::eventbus::CircuitBreakerConfig {
+                failure_rate_threshold: #rate,
+                sliding_window: #window,
+                minimum_calls: #minimum,
+                open_for: #open_for,
+                half_open_calls: #half_open,
+            }
+        }
+    });
+    let count = |n: Option<u32>| n.map(|n| Literal::u32_unsuffixed(n).into_token_stream());
     // Only the policies that are set; the rest come from `Policies::NONE`.
     let set: Vec<TokenStream> = [
         ("throttle", p.throttle.map(duration)),
@@ -302,6 +321,9 @@ fn event_meta(e: &EventDef) -> TokenStream {
         ("rate_limit", rate_limit),
         ("batch", batch),
         ("retry", retry),
+        ("circuit_breaker", circuit_breaker),
+        ("concurrency", count(p.concurrency)),
+        ("queue", count(p.queue)),
     ]
     .into_iter()
     .filter_map(|(key, value)| {
@@ -482,6 +504,8 @@ fn policy_check(model: &Model) -> TokenStream {
                 ("rate_limit", p.rate_limit.is_some()),
                 ("batch", p.batch.is_some()),
                 ("retry", p.retry.is_some()),
+                ("concurrency", p.concurrency.is_some()),
+                ("queue", p.queue.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, on)| on.then_some(name))

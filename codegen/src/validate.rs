@@ -763,6 +763,19 @@ fn check_event(
     if let Some(n) = e.get("retry") {
         policies.retry = many(policy::retry(n), sink);
     }
+    if let Some(n) = e.get("circuit_breaker") {
+        policies.circuit_breaker = many(policy::circuit_breaker(n), sink).flatten();
+    }
+    if let Some(n) = e.get("concurrency") {
+        policies.concurrency = policy::async_limit(n, "concurrency")
+            .map_err(|d| sink.push(d))
+            .ok();
+    }
+    if let Some(n) = e.get("queue") {
+        policies.queue = policy::async_limit(n, "queue")
+            .map_err(|d| sink.push(d))
+            .ok();
+    }
     if failed {
         return None;
     }

@@ -35,6 +35,8 @@ pub struct EventOptions {
     batch: Setting<Batch>,
     retry: Setting<Retry>,
     circuit_breaker: Setting<CircuitBreakerConfig>,
+    concurrency: Setting<usize>,
+    queue: Setting<usize>,
 }
 
 fn setting<T>(value: Option<T>) -> Setting<T> {
@@ -86,6 +88,34 @@ impl EventOptions {
         self.circuit_breaker = setting(config.into());
         self
     }
+
+    /// How many calls of each async handler of this event may run at once, instead of the
+    /// manifest's `concurrency` (`None`: the bus's default,
+    /// [`BusBuilder::async_concurrency`]). A handler's
+    /// [`HandlerOptions::concurrency`](crate::HandlerOptions::concurrency) still wins.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is `Some(0)`.
+    #[cfg(feature = "async")]
+    pub fn concurrency(mut self, limit: impl Into<Option<usize>>) -> Self {
+        let limit = limit.into();
+        assert!(
+            limit != Some(0),
+            "eventbus: an async handler needs a concurrency of at least 1"
+        );
+        self.concurrency = setting(limit);
+        self
+    }
+
+    /// How many events each async handler of this event holds waiting for a free slot, instead
+    /// of the manifest's `queue` (`None`: the bus's default, [`BusBuilder::async_queue`]). A
+    /// handler's [`HandlerOptions::queue`](crate::HandlerOptions::queue) still wins.
+    #[cfg(feature = "async")]
+    pub fn queue(mut self, capacity: impl Into<Option<usize>>) -> Self {
+        self.queue = setting(capacity.into());
+        self
+    }
 }
 
 /// Why a bus could not be built.
@@ -103,7 +133,8 @@ pub enum BuildError {
     Unsupported {
         /// The event's name.
         event: &'static str,
-        /// The policy (`throttle`, `debounce`, `rate_limit`, `batch`, `retry`).
+        /// The policy (`throttle`, `debounce`, `rate_limit`, `batch`, `retry`, `concurrency`,
+        /// `queue`).
         policy: &'static str,
         /// The cargo feature of `eventbus` that honours it.
         feature: &'static str,
@@ -253,8 +284,8 @@ impl<B: FromCore> BusBuilder<B> {
         self
     }
 
-    /// A circuit breaker for every handler of every event (default: none; an event or a handler
-    /// may still set or refuse its own).
+    /// A circuit breaker for every handler of every event whose manifest declares none
+    /// (default: none; an event or a handler may still set or refuse its own).
     pub fn circuit_breaker(mut self, config: impl Into<Option<CircuitBreakerConfig>>) -> Self {
         self.circuit_breaker = config.into();
         self
@@ -301,8 +332,8 @@ impl<B: FromCore> BusBuilder<B> {
         self
     }
 
-    /// The default concurrency of async handlers (default
-    /// [`defaults::async_concurrency`](crate::defaults::async_concurrency)).
+    /// The concurrency of async handlers of events whose manifest declares no `concurrency`
+    /// (default [`defaults::async_concurrency`](crate::defaults::async_concurrency)).
     ///
     /// # Panics
     ///
@@ -317,7 +348,7 @@ impl<B: FromCore> BusBuilder<B> {
         self
     }
 
-    /// The default queue of async handlers (default
+    /// The queue of async handlers of events whose manifest declares no `queue` (default
     /// [`defaults::ASYNC_QUEUE`](crate::defaults::ASYNC_QUEUE)).
     #[cfg(feature = "async")]
     pub fn async_queue(mut self, capacity: usize) -> Self {
@@ -436,7 +467,9 @@ pub(crate) fn resolve<'a>(
         rate_limit: policies.rate_limit,
         batch: policies.batch,
         retry: policies.retry.or(default_retry),
-        circuit_breaker,
+        circuit_breaker: policies.circuit_breaker.or(circuit_breaker),
+        concurrency: policies.concurrency.map(|n| n as usize),
+        queue: policies.queue.map(|n| n as usize),
     };
     for options in overrides {
         config.throttle = options.throttle.resolve(config.throttle);
@@ -445,6 +478,8 @@ pub(crate) fn resolve<'a>(
         config.batch = options.batch.resolve(config.batch);
         config.retry = options.retry.resolve(config.retry);
         config.circuit_breaker = options.circuit_breaker.resolve(config.circuit_breaker);
+        config.concurrency = options.concurrency.resolve(config.concurrency);
+        config.queue = options.queue.resolve(config.queue);
     }
     check(meta.name, &config)?;
     Ok(config)
@@ -457,6 +492,8 @@ fn check(event: &'static str, config: &EventConfig) -> Result<(), BuildError> {
         ("rate_limit", config.rate_limit.is_some()),
         ("batch", config.batch.is_some()),
         ("retry", config.retry.is_some()),
+        ("concurrency", config.concurrency.is_some()),
+        ("queue", config.queue.is_some()),
     ];
     if !cfg!(feature = "async")
         && let Some((policy, _)) = declared.iter().find(|(_, on)| *on)
@@ -493,6 +530,9 @@ fn check(event: &'static str, config: &EventConfig) -> Result<(), BuildError> {
         && batch.max_size == 0
     {
         return Err(invalid("`batch.max_size` must be at least 1".into()));
+    }
+    if config.concurrency == Some(0) {
+        return Err(invalid("`concurrency` must be at least 1".into()));
     }
     if let Some(retry) = &config.retry
         && retry.attempts == 0

@@ -7,6 +7,9 @@
 //! `datacontenttype: application/json` and `data` when there is a payload.
 
 #[cfg(feature = "nats")]
+use std::borrow::Cow;
+
+#[cfg(feature = "nats")]
 use serde::Deserialize;
 #[cfg(feature = "nats")]
 use serde_json::value::RawValue;
@@ -71,9 +74,9 @@ pub(crate) fn write(envelope: &Envelope<'_>, sequence: Option<u64>, data: Option
 #[cfg(feature = "nats")]
 #[derive(Debug)]
 pub(crate) struct Received<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) source: &'a str,
-    pub(crate) kind: &'a str,
+    pub(crate) id: Cow<'a, str>,
+    pub(crate) source: Cow<'a, str>,
+    pub(crate) kind: Cow<'a, str>,
     /// The payload as JSON text; `null` when absent.
     pub(crate) data: &'a str,
 }
@@ -83,13 +86,13 @@ pub(crate) struct Received<'a> {
 struct Raw<'a> {
     specversion: Option<&'a str>,
     #[serde(borrow)]
-    id: Option<std::borrow::Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    source: Option<std::borrow::Cow<'a, str>>,
+    source: Option<Cow<'a, str>>,
     #[serde(rename = "type", borrow)]
-    kind: Option<std::borrow::Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    datacontenttype: Option<std::borrow::Cow<'a, str>>,
+    datacontenttype: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
     #[serde(default)]
@@ -97,9 +100,6 @@ struct Raw<'a> {
 }
 
 /// Reads a CloudEvent in structured JSON mode. The error says what is wrong with it.
-///
-/// Attributes written with JSON escapes (`"a\u0062"`) are refused: every writer of this crate
-/// writes them plainly, and borrowing keeps the read allocation-free.
 #[cfg(feature = "nats")]
 pub(crate) fn read(text: &[u8]) -> Result<Received<'_>, String> {
     let raw: Raw<'_> = serde_json::from_slice(text).map_err(|error| {
@@ -136,12 +136,11 @@ pub(crate) fn read(text: &[u8]) -> Result<Received<'_>, String> {
     })
 }
 
-/// A required string attribute, as written in the text.
+/// A required, non-empty string attribute.
 #[cfg(feature = "nats")]
-fn borrowed<'a>(name: &str, value: Option<std::borrow::Cow<'a, str>>) -> Result<&'a str, String> {
+fn borrowed<'a>(name: &str, value: Option<Cow<'a, str>>) -> Result<Cow<'a, str>, String> {
     match value {
-        Some(std::borrow::Cow::Borrowed(text)) if !text.is_empty() => Ok(text),
-        Some(std::borrow::Cow::Owned(_)) => Err(format!("`{name}` uses JSON escapes")),
+        Some(text) if !text.is_empty() => Ok(text),
         _ => Err(format!("no `{name}`")),
     }
 }
@@ -181,13 +180,15 @@ mod tests {
         let read_back = read(text.as_bytes()).unwrap();
         assert_eq!(
             (
-                read_back.id,
-                read_back.source,
-                read_back.kind,
+                &*read_back.id,
+                &*read_back.source,
+                &*read_back.kind,
                 read_back.data
             ),
             ("7f0c", "/demo/svc/1", "demo.ping", r#"{"n":[1,2]}"#)
         );
+        let escaped = r#"{"specversion":"1.0","id":"a\u0062","source":"s","type":"t"}"#;
+        assert_eq!(read(escaped.as_bytes()).unwrap().id, "ab");
         let bare = write(&envelope, None, None);
         assert_eq!(read(bare.as_bytes()).unwrap().data, "null");
         for (text, needle) in [

@@ -374,8 +374,16 @@ impl<T: Payload> Event<T> {
     {
         let inner = &self.inner;
         let settings = &inner.ctx.shared.runtime.settings;
-        let limit = options.concurrency.unwrap_or(settings.async_concurrency);
-        let capacity = options.queue.unwrap_or(settings.async_queue);
+        // The handler's option, else the event's (code, then manifest), else the bus's.
+        let config = &inner.ctx.config;
+        let limit = options
+            .concurrency
+            .or(config.concurrency)
+            .unwrap_or(settings.async_concurrency);
+        let capacity = options
+            .queue
+            .or(config.queue)
+            .unwrap_or(settings.async_queue);
         let id = inner.listeners.add(false, |id| {
             let info = inner.handler_info(id, &options, HandlerKind::Async);
             let call: crate::async_handler::AsyncFn<T> = Box::new(move |payload: T| {

@@ -18,8 +18,9 @@
 //!
 //! Cargo features: `async` (tokio, governor), `tracing`, `metrics`; all three are on by default
 //! in this crate, and the `eventbus` facade forwards them. `store` adds the SQLite event store
-//! (`docs/persistence.md`) and `bridge` the WebSocket bridge to browsers (module `bridge`,
-//! `docs/bridge.md`).
+//! (`docs/persistence.md`), `bridge` the WebSocket bridge to browsers (module `bridge`,
+//! `docs/bridge.md`), and `nats` buses across processes through NATS JetStream for the events
+//! whose manifest `scope` is `distributed` (module `nats`, `docs/nats.md`).
 //!
 //! This is roughly what generated code does, written by hand:
 //!

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::breaker::CircuitBreakerConfig;
+
 /// The manifest a generated `EventBus` was built from.
 ///
 /// ```
@@ -15,7 +17,7 @@ use std::time::Duration;
 /// };
 /// assert_eq!(MANIFEST.event("nope"), None);
 /// ```
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub struct ManifestMeta {
     /// The manifest's `package`: docs title, CloudEvents type prefix, NATS subject root.
     pub package: &'static str,
@@ -36,7 +38,7 @@ impl ManifestMeta {
 }
 
 /// One event as declared in the manifest.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub struct EventMeta {
     /// The manifest name, camelCase: `"packageInstall"`. Also the JSON / wire name.
     pub name: &'static str,
@@ -120,7 +122,10 @@ impl Scope {
 }
 
 /// Delivery policies declared on an event. All are off unless the manifest sets them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Each is the event's default; code overrides it with [`BusBuilder::event`](crate::BusBuilder::event)
+/// and [`HandlerOptions`](crate::HandlerOptions) (see `docs/reliability.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Policies {
     /// `throttle: 500ms`: at most one delivery per interval.
     pub throttle: Option<Duration>,
@@ -132,6 +137,14 @@ pub struct Policies {
     pub batch: Option<Batch>,
     /// `retry: 3` or `{ attempts, backoff, max_backoff }`.
     pub retry: Option<Retry>,
+    /// `circuit_breaker: true` or `{ failure_rate, minimum_calls, window, open_for,
+    /// half_open_calls }`: a circuit breaker for each handler of the event.
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
+    /// `concurrency: 4`: how many calls of each async handler of the event may run at once.
+    pub concurrency: Option<u32>,
+    /// `queue: 100`: how many events each async handler of the event holds waiting for a free
+    /// slot; more are dead-lettered.
+    pub queue: Option<u32>,
 }
 
 impl Policies {
@@ -142,6 +155,9 @@ impl Policies {
         rate_limit: None,
         batch: None,
         retry: None,
+        circuit_breaker: None,
+        concurrency: None,
+        queue: None,
     };
 }
 

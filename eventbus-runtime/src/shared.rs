@@ -29,6 +29,12 @@ pub(crate) struct EventConfig {
     pub(crate) batch: Option<Batch>,
     pub(crate) retry: Option<Retry>,
     pub(crate) circuit_breaker: Option<CircuitBreakerConfig>,
+    /// Concurrency of the event's async handlers (manifest `concurrency`, or code); `None`:
+    /// the bus's default.
+    pub(crate) concurrency: Option<usize>,
+    /// Queue of the event's async handlers (manifest `queue`, or code); `None`: the bus's
+    /// default.
+    pub(crate) queue: Option<usize>,
 }
 
 impl EventConfig {

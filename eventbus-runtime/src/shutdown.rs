@@ -58,6 +58,11 @@ impl BusCore {
     ///    and is listed in the report;
     /// 5. ends every `subscribe()` and `errors()` stream (after their buffered items).
     ///
+    /// A bus with a NATS link (feature `nats`) first stops its consumers and delivers what they
+    /// received, and before step 5 waits (within the same timeout) for its outstanding
+    /// publishes and acknowledgements, then stops publishing; the report is `timed_out` if
+    /// that did not finish in time.
+    ///
     /// The wait runs on the bus's runtime, so the returned future may be awaited from any
     /// executor. Calling it again returns at once with an empty report.
     ///

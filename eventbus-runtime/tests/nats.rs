@@ -1,6 +1,7 @@
 //! The NATS transport against a real `nats-server` with JetStream.
 //!
-//! The tests use the server at 127.0.0.1:4222. When nothing listens there, they start
+//! The tests use the server at 127.0.0.1:4222 (or `EVENTBUS_TEST_NATS_ADDRESS`). When nothing
+//! listens there, they start
 //! `/usr/sbin/nats-server` themselves (on a free port, with a temporary store, stopped when the
 //! test process ends); when that is impossible too, each test FAILS with a clear message if
 //! `CI` is set, and is otherwise reported as skipped on stderr (loudly, never silently).
@@ -33,7 +34,11 @@ use serde::{Deserialize, Serialize};
 
 /// The longest any single wait may take before the test fails.
 const WAIT: Duration = Duration::from_secs(60);
-const SHARED: &str = "127.0.0.1:4222";
+/// The shared server (`EVENTBUS_TEST_NATS_ADDRESS` overrides it, e.g. to exercise the
+/// fallback to a server of the tests' own).
+fn shared() -> String {
+    std::env::var("EVENTBUS_TEST_NATS_ADDRESS").unwrap_or_else(|_| "127.0.0.1:4222".into())
+}
 const SERVER_BIN: &str = "/usr/sbin/nats-server";
 const CHILD: &str = "EVENTBUS_NATS_CHILD";
 const CHILD_URL: &str = "EVENTBUS_NATS_URL";
@@ -194,8 +199,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A `nats-server` of this test process, killed when the process ends (a watchdog shell
-/// kills it once this process is gone) or when dropped.
+/// A `nats-server` of this test process, killed when dropped or, at the latest, when the
+/// process ends (a watchdog shell then kills it and removes its store).
 struct OwnServer {
     child: Child,
     port: u16,
@@ -218,9 +223,10 @@ impl OwnServer {
         let _ = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {} 2>/dev/null",
+                "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {} 2>/dev/null; rm -rf '{}'",
                 std::process::id(),
-                child.id()
+                child.id(),
+                dir.display()
             ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -269,8 +275,9 @@ impl Drop for OwnServer {
 /// Says why the tests cannot run: a failure under CI, a loud skip otherwise.
 fn unavailable(why: &str) -> Option<String> {
     let message = format!(
-        "no NATS server with JetStream: nothing listens on {SHARED} and {why}. Start one with \
-         `nats-server -a 127.0.0.1 -p 4222 -js` (Debian package `nats-server`)."
+        "no NATS server with JetStream: nothing listens on {} and {why}. Start one with \
+         `nats-server -a 127.0.0.1 -p 4222 -js` (Debian package `nats-server`).",
+        shared()
     );
     if std::env::var_os("CI").is_some() {
         panic!("{message}");
@@ -282,8 +289,9 @@ fn unavailable(why: &str) -> Option<String> {
 /// The URL of a server for the tests: the shared one, else one of our own.
 fn server_url() -> Option<String> {
     static OWN: OnceLock<Result<(OwnServer, tempfile::TempDir), String>> = OnceLock::new();
-    if reachable(SHARED) {
-        return Some(format!("nats://{SHARED}"));
+    let shared = shared();
+    if reachable(&shared) {
+        return Some(format!("nats://{shared}"));
     }
     let own = OWN.get_or_init(|| {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -404,6 +412,8 @@ fn say(line: &str) {
 /// The child: a service that confirms every order it receives and reports what it got. It
 /// exits when its stdin closes.
 fn child(role: &str) -> ! {
+    // The harness has printed `test child_process ... ` without a newline: end that line.
+    say("");
     let url = std::env::var(CHILD_URL).unwrap();
     let m = manifest(&std::env::var(CHILD_PACKAGE).unwrap());
     let bus = Bus::build(m, &url, config(role));
@@ -712,10 +722,7 @@ impl Proxy {
                 tokio::spawn(async move {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
                     let mut buffer = vec![0u8; 64 * 1024];
-                    loop {
-                        let Ok(n) = server_read.read(&mut buffer).await else {
-                            break;
-                        };
+                    while let Ok(n) = server_read.read(&mut buffer).await {
                         if n == 0 {
                             break;
                         }
@@ -1141,6 +1148,21 @@ fn a_failing_handler_is_redelivered_with_the_manifest_backoff_then_dead_lettered
     assert_eq!(calls.lock().unwrap().len(), 5);
     assert!(block_on(emitter.core.shutdown_with_timeout(WAIT)).is_clean());
     assert!(block_on(bus.core.shutdown_with_timeout(WAIT)).is_clean());
+
+    // A new deployment of the service with another retry policy updates its consumer.
+    let redeployed = BusBuilder::<Bus>::new(m)
+        .nats(&url, config("worker"))
+        .event("flaky", |e| {
+            e.retry(Retry {
+                attempts: 5,
+                ..FLAKY_RETRY
+            })
+        })
+        .build()
+        .unwrap();
+    redeployed.start();
+    assert_eq!(consumer_state(&url, &stream, "worker_flaky").2, 6);
+    assert!(block_on(redeployed.core.shutdown_with_timeout(WAIT)).is_clean());
 }
 
 #[test]

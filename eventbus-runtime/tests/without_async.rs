@@ -55,3 +55,45 @@ fn failures_are_dead_lettered_without_async() {
     assert_eq!(letters[0].reason, DeadLetterReason::Failed);
     assert_eq!(core.stats().event("ping").unwrap().failed, 1);
 }
+
+#[test]
+fn a_manifest_circuit_breaker_works_and_a_manifest_concurrency_is_refused_without_async() {
+    use eventbus_runtime::{CircuitBreakerConfig, CircuitState};
+    let breaker = CircuitBreakerConfig {
+        minimum_calls: 2,
+        ..CircuitBreakerConfig::default()
+    };
+    let manifest = eventbus_runtime::__doc::manifest_with(&[(
+        "ping",
+        Some("u32"),
+        Policies {
+            circuit_breaker: Some(breaker),
+            ..Policies::NONE
+        },
+    )]);
+    let core = BusCore::new(manifest);
+    core.on_failure(|_| {});
+    let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    ping.on(|_| Err::<(), _>("down"));
+    ping.emit(1);
+    ping.emit(2);
+    let circuit = core.stats().event("ping").unwrap().handlers[0].circuit;
+    assert_eq!(circuit, Some(CircuitState::Open));
+
+    let manifest = eventbus_runtime::__doc::manifest_with(&[(
+        "ping",
+        Some("u32"),
+        Policies {
+            concurrency: Some(4),
+            ..Policies::NONE
+        },
+    )]);
+    assert_eq!(
+        BusCore::builder(manifest).build().unwrap_err(),
+        BuildError::Unsupported {
+            event: "ping",
+            policy: "concurrency",
+            feature: "async"
+        }
+    );
+}

@@ -201,11 +201,24 @@ pub struct Batched {
     )]
     pub id: u64,
 }
+/// Payload of the `guarded` event.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::eventbus::__private::serde::Serialize,
+    ::eventbus::__private::serde::Deserialize
+)]
+#[serde(crate = "::eventbus::__private::serde")]
+pub struct Guarded {
+    #[serde(rename = "id")]
+    pub id: u32,
+}
 /// The manifest these events were generated from: names, categories, policies.
 pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
     package: "shapes",
     version: 1,
-    fingerprint: "bd4ce65dff181f07",
+    fingerprint: "81796091b1ba269b",
     events: &[
         ::eventbus::EventMeta {
             name: "everything",
@@ -322,11 +335,53 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             deprecated: ::core::option::Option::Some(""),
             policies: ::eventbus::Policies::NONE,
         },
+        ::eventbus::EventMeta {
+            name: "guarded",
+            category: "policies",
+            description: "",
+            payload: ::core::option::Option::Some("Guarded"),
+            persist: false,
+            ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
+            deprecated: ::core::option::Option::None,
+            policies: ::eventbus::Policies {
+                circuit_breaker: ::core::option::Option::Some(::eventbus::CircuitBreakerConfig {
+                    failure_rate_threshold: 25.0,
+                    sliding_window: 20,
+                    minimum_calls: 5,
+                    open_for: ::core::time::Duration::from_millis(30000),
+                    half_open_calls: 10,
+                }),
+                concurrency: ::core::option::Option::Some(4),
+                queue: ::core::option::Option::Some(100),
+                ..::eventbus::Policies::NONE
+            },
+        },
+        ::eventbus::EventMeta {
+            name: "fused",
+            category: "policies",
+            description: "",
+            payload: ::core::option::Option::None,
+            persist: false,
+            ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
+            deprecated: ::core::option::Option::None,
+            policies: ::eventbus::Policies {
+                circuit_breaker: ::core::option::Option::Some(::eventbus::CircuitBreakerConfig {
+                    failure_rate_threshold: 50.0,
+                    sliding_window: 100,
+                    minimum_calls: 10,
+                    open_for: ::core::time::Duration::from_millis(60000),
+                    half_open_calls: 10,
+                }),
+                ..::eventbus::Policies::NONE
+            },
+        },
     ],
 };
 const _: () = ::core::assert!(
     ::eventbus::__private::ASYNC,
-    "the manifest declares delivery policies that need the `async` feature of eventbus: `inlineThing` (throttle), `limited` (rate_limit, retry), `batched` (rate_limit, batch, retry), `quiet` (debounce); enable it (it is a default feature) or remove the policies"
+    "the manifest declares delivery policies that need the `async` feature of eventbus: `inlineThing` (throttle), `limited` (rate_limit, retry), `batched` (rate_limit, batch, retry), `quiet` (debounce), `guarded` (concurrency, queue); enable it (it is a default feature) or remove the policies"
 );
 /// The typed events of `shapes`: one field per event.
 ///
@@ -352,6 +407,10 @@ pub struct EventBus {
     /// `old` · category `policies`
     #[deprecated]
     pub old: ::eventbus::Signal,
+    /// `guarded` · category `policies`
+    pub guarded: ::eventbus::Event<Guarded>,
+    /// `fused` · category `policies`
+    pub fused: ::eventbus::Signal,
     __core: ::eventbus::BusCore,
 }
 #[allow(deprecated)]
@@ -370,6 +429,8 @@ impl EventBus {
             batched: ::eventbus::Event::new(&core, &MANIFEST.events[4]),
             quiet: ::eventbus::Signal::new(&core, &MANIFEST.events[5]),
             old: ::eventbus::Signal::new(&core, &MANIFEST.events[6]),
+            guarded: ::eventbus::Event::new(&core, &MANIFEST.events[7]),
+            fused: ::eventbus::Signal::new(&core, &MANIFEST.events[8]),
             __core: core,
         }
     }

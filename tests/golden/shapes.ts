@@ -20,7 +20,7 @@
 export const MANIFEST = {
   package: "shapes",
   version: 1,
-  fingerprint: "bd4ce65dff181f07",
+  fingerprint: "81796091b1ba269b",
 } as const;
 
 /** How loud. */
@@ -101,6 +101,12 @@ export interface Batched {
   id: string;
 }
 
+/** Payload of the `guarded` event. */
+export interface Guarded {
+  /** `u32`: an integer from 0 to 4294967295. */
+  id: number;
+}
+
 /** Every event, by name, with its payload type (`void` for an event without payload). */
 export interface EventMap {
   /**
@@ -116,6 +122,8 @@ export interface EventMap {
   quiet: void;
   /** @deprecated */
   old: void;
+  guarded: Guarded;
+  fused: void;
 }
 
 /** The name of an event. */
@@ -150,7 +158,7 @@ export type FromUiEventName = keyof FromUiEvents;
 export interface EventsByCategory {
   shapes: "everything" | "tree";
   inline: "inlineThing";
-  policies: "limited" | "batched" | "quiet" | "old";
+  policies: "limited" | "batched" | "quiet" | "old" | "guarded" | "fused";
 }
 
 /** What the manifest says about an event: the type of the entries of {@link EVENTS}. */
@@ -249,6 +257,26 @@ export const EVENTS = {
     persist: false,
     ui: "none",
     deprecated: true,
+    deprecationNote: null,
+  },
+  guarded: {
+    name: "guarded",
+    category: "policies",
+    description: null,
+    payload: "Guarded",
+    persist: false,
+    ui: "none",
+    deprecated: false,
+    deprecationNote: null,
+  },
+  fused: {
+    name: "fused",
+    category: "policies",
+    description: null,
+    payload: null,
+    persist: false,
+    ui: "none",
+    deprecated: false,
     deprecationNote: null,
   },
 } as const;
@@ -373,6 +401,25 @@ function $Batched(x: unknown, d: number): string | null {
   );
 }
 
+/** Whether `x` is a valid {@link Guarded}: exactly what the Rust side accepts. */
+export function isGuarded(x: unknown): x is Guarded {
+  return $Guarded(x, 0) === null;
+}
+
+/** Why `x` is not a valid {@link Guarded}: `null` when it is, else the first problem as `$.path: message`. */
+export function validateGuarded(x: unknown): string | null {
+  return $report($Guarded(x, 0));
+}
+
+function $Guarded(x: unknown, d: number): string | null {
+  if (!$isObject(x)) return $expected("an object", x);
+  if (d >= 127) return $tooDeep;
+  return (
+    $req(x, "id", ".id", $u32, d + 1) ??
+    $keys(x)
+  );
+}
+
 /**
  * The type guard of every event's payload, by event name: `validators.everything(x)` narrows
  * `x` to that event's payload type. An event without payload accepts no data, `null` or `{}`.
@@ -385,6 +432,8 @@ export const validators: { readonly [K in keyof EventMap]: (x: unknown) => x is 
   batched: isBatched,
   quiet: $isVoid,
   old: $isVoid,
+  guarded: isGuarded,
+  fused: $isVoid,
 };
 
 const $events: { readonly [K in keyof EventMap]: $Check } = {
@@ -395,6 +444,8 @@ const $events: { readonly [K in keyof EventMap]: $Check } = {
   batched: $Batched,
   quiet: $void,
   old: $void,
+  guarded: $Guarded,
+  fused: $void,
 };
 
 /** Whether `x` is the name of an event of this manifest. */

@@ -39,7 +39,7 @@ struct Inbound {
 
 /// Where the messages of one route come from.
 enum Feed {
-    Stream(jetstream::consumer::PullConsumer),
+    Stream(Box<jetstream::consumer::PullConsumer>),
     Plain(async_nats::Subscriber),
 }
 
@@ -121,7 +121,7 @@ async fn feeds(link: Arc<Link>, routes: Vec<usize>) -> Result<Vec<(usize, Feed)>
                         link.stream
                     ))
                 })?;
-                Feed::Stream(consumer)
+                Feed::Stream(Box::new(consumer))
             }
             _ => Feed::Plain(
                 link.client
@@ -296,8 +296,13 @@ fn deliver_all(mut receiver: mpsc::Receiver<Inbound>, core: WeakCore, link: Arc<
     while let Some(inbound) = receiver.blocking_recv() {
         match core.upgrade() {
             Some(core) => deliver(&core, &link, inbound),
-            // The bus is gone: let the broker give it to someone else.
-            None => release(inbound),
+            None => {
+                // The bus was dropped without a shutdown: stop consuming, and let the broker
+                // give what arrives meanwhile to someone else. The thread ends with the
+                // consumers, and the link with it.
+                link.stop.send_replace(true);
+                release(inbound);
+            }
         }
         link.queued.fetch_sub(1, Ordering::AcqRel);
     }
@@ -348,7 +353,7 @@ fn deliver(core: &BusCore, link: &Link, inbound: Inbound) {
     }
     // Emitted here (or, for a stream, by an instance of this service): delivered already.
     let own = received.source == link.source
-        || (inbound.stream.is_some() && same_service(received.source, &link.source));
+        || (inbound.stream.is_some() && same_service(&received.source, &link.source));
     if own {
         add(&link.counters.skipped_own);
         if let Some((_, outcome)) = inbound.stream {

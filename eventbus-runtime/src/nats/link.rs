@@ -355,23 +355,28 @@ impl Link {
     }
 
     /// Waits until the stream is set up, for at most the connect timeout.
+    /// The wait runs on the link's runtime, so any executor may await it.
     pub(crate) async fn wait_ready(&self) -> Result<(), NatsError> {
         let mut ready = self.ready.clone();
-        let waited = tokio::time::timeout(self.config.connect_timeout, async {
-            loop {
-                if let Some(outcome) = ready.borrow_and_update().clone() {
-                    return outcome;
+        let timeout = self.config.connect_timeout;
+        let waited = self.handle.spawn(async move {
+            tokio::time::timeout(timeout, async {
+                loop {
+                    if let Some(outcome) = ready.borrow_and_update().clone() {
+                        return outcome;
+                    }
+                    if ready.changed().await.is_err() {
+                        return Err("the NATS link stopped".to_owned());
+                    }
                 }
-                if ready.changed().await.is_err() {
-                    return Err("the NATS link stopped".into());
-                }
-            }
-        })
-        .await;
-        match waited {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(NatsError::Setup(message)),
-            Err(_) => {
+            })
+            .await
+        });
+        match waited.await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(message))) => Err(NatsError::Setup(message)),
+            Err(_) => Err(NatsError::Setup("the NATS runtime stopped".into())),
+            Ok(Err(_)) => {
                 let connected = matches!(
                     self.client.connection_state(),
                     async_nats::connection::State::Connected
@@ -610,12 +615,10 @@ async fn drain_outbox(
     publish_timeout: Duration,
 ) {
     while let Some(out) = outgoing.recv().await {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", out.id.to_string().as_str());
-        headers.insert("Content-Type", "application/cloudevents+json");
         let Some((slot, deadline)) = out.confirm.clone() else {
+            // Plain pub/sub: no headers (nothing deduplicates them); the body says it all.
             match client
-                .publish_with_headers(out.subject.to_string(), headers, out.body.clone())
+                .publish(out.subject.to_string(), out.body.clone())
                 .await
             {
                 Ok(()) => add(&counters.published),
@@ -648,6 +651,8 @@ async fn drain_outbox(
                 continue;
             }
         }
+        let mut headers = HeaderMap::new();
+        headers.insert("Content-Type", "application/cloudevents+json");
         let id = out.id.to_string();
         let body = out.body.clone();
         let publish = move |headers: HeaderMap| {

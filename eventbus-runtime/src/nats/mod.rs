@@ -16,12 +16,12 @@
 //!   them, at most once.
 //!
 //! ```no_run
-//! # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 //! use eventbus_runtime::BusCore;
 //! use eventbus_runtime::nats::NatsConfig;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 //! // A generated bus: `events::EventBus::builder().nats(..).build()?`.
 //! let core: BusCore = BusCore::builder(manifest)
 //!     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer"))
