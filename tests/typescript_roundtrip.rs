@@ -71,7 +71,7 @@ macro_rules! registry {
 // Every type of every golden manifest; `every_type_is_registered` keeps this list complete.
 registry! {
     minimal {}
-    shapes { Level, Everything, Tree, InlineThing, Batched }
+    shapes { Level, Everything, Tree, InlineThing, Batched, Guarded }
     keywords { Kind, Keywords, Match }
     dappnode {
         NotificationType, NotificationAction, NotificationEvent, PackageOperation, PackageStatus,
