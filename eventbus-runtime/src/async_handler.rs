@@ -81,6 +81,8 @@ impl<T: Payload> AsyncPool<T> {
             state.running += 1;
             drop(state);
             let pool = self.clone();
+            // `()` without the `store` feature: nothing to carry then.
+            #[allow(clippy::let_unit_value)]
             let carried = crate::store::track::capture();
             runtime.spawn_tracked(async move { pool.work((payload, carried)).await });
         } else if state.queue.len() < self.capacity {
