@@ -142,17 +142,7 @@ impl HandlerFailure {
             CallError::Returned(error) => (FailureKind::Returned, error_chain(&*error)),
             CallError::Panicked(panic) => (FailureKind::Panicked, panic_message(panic)),
         };
-        HandlerFailure {
-            event,
-            handler_id,
-            handler: handler.to_owned(),
-            kind,
-            error,
-            attempt,
-            payload,
-            retry_in: None,
-            dead_letter: None,
-        }
+        Self::other(event, Some((handler_id, handler)), kind, error, attempt, payload)
     }
 
     /// Any other failure: `handler` is `None` for an event-level one.
