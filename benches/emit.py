@@ -3,7 +3,9 @@
 `eventbus-runtime/benches/emit.rs`) and Node's EventEmitter (`benches/node/emitter.mjs`),
 with the same handlers (a plain counter increment) and payloads.
 
-    python3 benches/emit.py            # prints a table of ns per emit and the ratios
+    python3 benches/emit.py                      # prints a table of ns per emit and the ratios
+    python3 benches/emit.py --json emit.json     # ... and writes the figures as JSON as well
+                                                 # (read by benches/plot_emit.py)
 
 Targets (issue 9): at least 4x faster than EventEmitter at 1, 10 and 100 listeners; within
 1.15x of the direct-call limit at 10 and 100 listeners.
@@ -27,7 +29,16 @@ def rust():
         m = re.match(r"test emit/(\w+)/(\w+)/(\d+) \.\.\. bench:\s+([\d,.]+) ns/iter", line)
         if m:
             payload, impl, listeners, ns = m.groups()
-            results[(impl, payload, int(listeners))] = float(ns.replace(",", ""))
+            ns = float(ns.replace(",", ""))
+            # The bencher line rounds to whole nanoseconds; criterion's own estimate of this
+            # run (its median) keeps the fraction.
+            estimates = os.path.join(ROOT, "target", "criterion", f"emit_{payload}", impl, listeners, "new", "estimates.json")
+            try:
+                with open(estimates) as f:
+                    ns = json.load(f)["median"]["point_estimate"]
+            except (OSError, KeyError, ValueError):
+                pass
+            results[(impl, payload, int(listeners))] = ns
     return results
 
 
@@ -41,8 +52,23 @@ def node():
 
 
 def main():
+    args = sys.argv[1:]
+    json_path = None
+    if args[:1] == ["--json"] and len(args) == 2:
+        json_path = args[1]
+    elif args:
+        print("usage: python3 benches/emit.py [--json PATH]", file=sys.stderr)
+        sys.exit(2)
     results = rust()
     results.update(node())
+    if json_path:
+        rows = [
+            {"impl": impl, "payload": payload, "listeners": n, "ns_per_emit": ns}
+            for (impl, payload, n), ns in sorted(results.items())
+        ]
+        with open(json_path, "w") as f:
+            json.dump(rows, f, indent=1)
+            f.write("\n")
     print(f"{'payload':<14} {'listeners':>9} {'eventbus':>10} {'direct':>10} {'EventEmitter':>13} {'vs EE':>7} {'vs direct':>10}")
     ok = True
     for payload in ["small", "package_event"]:

@@ -2,7 +2,7 @@
 //! `Vec<Box<dyn Fn>>`) with 0, 1, 10 and 100 sync listeners, for a small payload and a realistic
 //! `PackageEvent`. Every handler does the same work as the Node anchor's
 //! (`benches/node/emitter.mjs`): a plain counter increment (a load and a store, no atomic
-//! read-modify-write). `benches/run-emit.sh` runs both and prints the ratios.
+//! read-modify-write). `benches/emit.py` runs both and prints the ratios.
 //!
 //!     cargo bench -p eventbus-runtime --bench emit
 
