@@ -82,11 +82,33 @@ fn type_anchor(name: &str) -> String {
     format!("type-{}", name.to_lowercase())
 }
 
-/// Text for a paragraph: HTML-like brackets escaped so `</script>` or `<img>` stay text.
+/// Text for a paragraph: HTML-like brackets escaped so `</script>` or `<img>` stay text, and
+/// a line of a multi-line description that would start a block of its own (a heading, a table
+/// row, a code fence, a setext underline or a rule) escaped with a backslash, so that a
+/// description cannot add headings or tables to the document nor swallow the rest of it.
 fn text(s: &str) -> String {
-    s.replace('&', "&amp;")
+    let escaped = s
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;")
+        .replace('>', "&gt;");
+    let mut out = String::with_capacity(escaped.len());
+    for (i, line) in escaped.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let rest = line.trim_start();
+        let indent = &line[..line.len() - rest.len()];
+        let block = rest.starts_with(['#', '|'])
+            || rest.starts_with("```")
+            || rest.starts_with("~~~")
+            || (!rest.is_empty() && rest.trim_end().chars().all(|c| c == '=' || c == '-'));
+        out.push_str(indent);
+        if block {
+            out.push('\\');
+        }
+        out.push_str(rest);
+    }
+    out
 }
 
 /// Text for a table cell: one line, pipes escaped.

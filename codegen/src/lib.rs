@@ -50,6 +50,11 @@ pub mod typescript;
 mod validate;
 pub mod yaml;
 
+/// Fuzz target bodies (`fuzz/`, `codegen/tests/fuzz_corpus.rs`); not part of the API.
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 use std::path::Path;
 
 pub use builder::{Builder, compile, write_if_changed};

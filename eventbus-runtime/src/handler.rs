@@ -142,7 +142,14 @@ impl HandlerFailure {
             CallError::Returned(error) => (FailureKind::Returned, error_chain(&*error)),
             CallError::Panicked(panic) => (FailureKind::Panicked, panic_message(panic)),
         };
-        Self::other(event, Some((handler_id, handler)), kind, error, attempt, payload)
+        Self::other(
+            event,
+            Some((handler_id, handler)),
+            kind,
+            error,
+            attempt,
+            payload,
+        )
     }
 
     /// Any other failure: `handler` is `None` for an event-level one.

@@ -116,6 +116,11 @@ mod subscription;
 mod timestamp;
 pub mod wire;
 
+/// Fuzz target bodies (`fuzz/`, `tests/fuzz_corpus.rs`); not part of the API.
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 pub use breaker::{CircuitBreakerConfig, CircuitState};
 pub use builder::{BuildError, BusBuilder, EventOptions, FromCore};
 pub use bus::{BusCore, DeadLetters};

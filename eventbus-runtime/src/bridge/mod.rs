@@ -168,3 +168,48 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, router(bus, config)).await
 }
+
+/// The bridge's reading of one client text frame, for `crate::__fuzz::bridge_frame`: the
+/// envelope; on refusal, the error frame's data (which must be JSON); on success, an `auth`
+/// frame's token and resume point, and the payload handed to `payload`.
+pub(crate) fn fuzz_frame(text: &str, payload: fn(&str)) {
+    // The id a rate-limit refusal quotes.
+    let _ = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        });
+    match frame::parse(text) {
+        Err(refusal) => {
+            let data = frame::error_data(&refusal);
+            serde_json::from_str::<serde_json::Value>(&data).expect("an error frame is JSON");
+        }
+        Ok(event) => {
+            assert!(!event.id.is_empty() && !event.kind.is_empty());
+            // `data` is only checked to be JSON text up to string escapes: a lone surrogate
+            // (`"\\ud800"`) passes the envelope and is refused by the payload's decoder
+            // (`invalid_payload`), or fails the `auth` frame.
+            let Ok(data) = serde_json::from_str::<serde_json::Value>(event.data) else {
+                payload(event.data);
+                return;
+            };
+            if event.kind == frame::AUTH {
+                let _ = data.get("token").and_then(serde_json::Value::as_str);
+                match data.get("since") {
+                    Some(serde_json::Value::String(text)) => {
+                        if let Some(n) = frame::parse_sequence(text) {
+                            assert_eq!(frame::parse_sequence(&frame::sequence_text(n)), Some(n));
+                        }
+                    }
+                    Some(serde_json::Value::Number(n)) => {
+                        let _ = n.as_u64();
+                    }
+                    _ => {}
+                }
+            }
+            payload(event.data);
+        }
+    }
+}
