@@ -11,44 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use eventbus_runtime::{BusCore, Event, EventMeta, ManifestMeta, Policies, UiDirection};
-use serde::{Deserialize, Serialize};
+use eventbus_runtime::{BusCore, Event};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Small {
-    value: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct PackageEvent {
-    dnp_name: String,
-    version: String,
-    operation: String,
-    status: String,
-    progress: Option<f64>,
-}
-
-const fn meta(name: &'static str) -> EventMeta {
-    EventMeta {
-        name,
-        category: "bench",
-        description: "",
-        payload: Some("T"),
-        persist: false,
-        ui: UiDirection::None,
-        scope: eventbus_runtime::Scope::Local,
-        deprecated: None,
-        policies: Policies::NONE,
-    }
-}
-
-static EVENTS: [EventMeta; 2] = [meta("small"), meta("packageEvent")];
-static MANIFEST: ManifestMeta = ManifestMeta {
-    package: "bench",
-    version: 1,
-    fingerprint: "0000000000000000",
-    events: &EVENTS,
-};
+mod common;
+use common::{EVENTS, MANIFEST, PackageEvent, Small};
 
 type Direct<T> = Vec<Box<dyn Fn(&T) + Send + Sync>>;
 

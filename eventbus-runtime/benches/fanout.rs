@@ -25,51 +25,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use eventbus_runtime::{
-    BusCore, Event, EventMeta, HandlerOptions, ManifestMeta, Policies, UiDirection,
-};
-use serde::{Deserialize, Serialize};
+use eventbus_runtime::{BusCore, Event, HandlerOptions};
 use tokio::runtime::Runtime;
 use tokio::sync::{Notify, broadcast};
 
+mod common;
+use common::{EVENTS, MANIFEST, PackageEvent, Small};
+
 /// Events per burst (one criterion iteration).
 const BURST: usize = 1_000;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Small {
-    value: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct PackageEvent {
-    dnp_name: String,
-    version: String,
-    operation: String,
-    status: String,
-    progress: Option<f64>,
-}
-
-const fn meta(name: &'static str) -> EventMeta {
-    EventMeta {
-        name,
-        category: "bench",
-        description: "",
-        payload: Some("T"),
-        persist: false,
-        ui: UiDirection::None,
-        scope: eventbus_runtime::Scope::Local,
-        deprecated: None,
-        policies: Policies::NONE,
-    }
-}
-
-static EVENTS: [EventMeta; 2] = [meta("small"), meta("packageEvent")];
-static MANIFEST: ManifestMeta = ManifestMeta {
-    package: "bench",
-    version: 1,
-    fingerprint: "0000000000000000",
-    events: &EVENTS,
-};
 
 /// What every consumer shares: how many consumers have not finished the current burst, and
 /// the emitter's wake-up.
