@@ -61,21 +61,22 @@ const RUST_KEYWORDS: &[&str] = &[
 /// Keywords that cannot be raw identifiers; they get a trailing underscore instead.
 const RUST_UNRAWABLE: &[&str] = &["self", "Self", "super", "crate", "_"];
 
-/// Type names the generated modules define themselves: Rust's `EventBus` (and `Self`), and
-/// the fixed names of the TypeScript module ([`crate::typescript::RESERVED_TYPE_NAMES`]).
-pub const RESERVED_TYPE_NAMES: &[&str] = &[
-    "EventBus",
-    "Self",
-    "EventMap",
-    "EventName",
-    "EventMeta",
-    "EventPayload",
-    "EventsByCategory",
-    "ToUiEvents",
-    "ToUiEventName",
-    "FromUiEvents",
-    "FromUiEventName",
-];
+/// Type names the generated Rust module defines itself.
+const RUST_RESERVED_TYPE_NAMES: &[&str] = &["EventBus", "Self"];
+
+/// Whether a manifest type (declared or inline) would clash with a name the generated modules
+/// define themselves: Rust's `EventBus` (and `Self`), and the fixed names of the TypeScript
+/// module ([`crate::typescript::RESERVED_TYPE_NAMES`]).
+///
+/// ```
+/// use eventbus_codegen::names::is_reserved_type_name;
+/// assert!(is_reserved_type_name("EventBus") && is_reserved_type_name("EventMap"));
+/// assert!(!is_reserved_type_name("PackageEvent"));
+/// ```
+pub fn is_reserved_type_name(name: &str) -> bool {
+    RUST_RESERVED_TYPE_NAMES.contains(&name)
+        || crate::typescript::RESERVED_TYPE_NAMES.contains(&name)
+}
 
 /// The snake_case Rust name of a field or event (`dnpName` → `dnp_name`), before keyword
 /// escaping. Used for collision checks.

@@ -65,7 +65,7 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
                     .label("type names start with an uppercase letter, letters and digits only")
                     .help(format!("rename it to `{}`", names::pascal(name))),
             );
-        } else if names::RESERVED_TYPE_NAMES.contains(&name.as_str()) {
+        } else if names::is_reserved_type_name(name) {
             sink.push(
                 Diagnostic::error(t.name.span, format!("type name `{name}` is reserved"))
                     .label("the generated module defines it")
@@ -88,7 +88,7 @@ pub(crate) fn check(m: &Manifest<'_>, sink: &mut Sink) -> Option<Model> {
                     .help(format!("declared at line {}:{}; write `payload: {inline}` to reuse it, or rename one", first.line, first.column)),
                 );
             } else {
-                if names::RESERVED_TYPE_NAMES.contains(&inline.as_str()) {
+                if names::is_reserved_type_name(&inline) {
                     sink.push(
                         Diagnostic::error(
                             e.name.span,

@@ -165,6 +165,8 @@ mod tests {
         assert_eq!(value["sequence"], "00000000000000000042");
         assert_eq!(value["data"]["n"], 1);
         assert_eq!(value["datacontenttype"], "application/json");
+        let bare: serde_json::Value = serde_json::from_str(&write(&envelope, None, None)).unwrap();
+        assert!(bare.get("data").is_none() && bare.get("sequence").is_none());
     }
 
     #[cfg(feature = "nats")]

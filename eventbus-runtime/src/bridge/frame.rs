@@ -224,26 +224,6 @@ pub(crate) fn parse(text: &str) -> Result<ClientEvent<'_>, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timestamp::Timestamp;
-
-    #[test]
-    fn writes_an_event_frame() {
-        let envelope = Envelope {
-            id: "a\"b",
-            source: "/demo",
-            kind: "demo.ping",
-            time: Timestamp::from_millis(1_700_000_000_123),
-        };
-        let text = write(&envelope, Some(42), Some(r#"{"n":1}"#));
-        let value: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["id"], "a\"b");
-        assert_eq!(value["time"], "2023-11-14T22:13:20.123Z");
-        assert_eq!(value["sequence"], "00000000000000000042");
-        assert_eq!(value["data"]["n"], 1);
-        assert_eq!(value["datacontenttype"], "application/json");
-        let bare: Value = serde_json::from_str(&write(&envelope, None, None)).unwrap();
-        assert!(bare.get("data").is_none() && bare.get("sequence").is_none());
-    }
 
     #[test]
     fn parses_and_refuses_envelopes() {
