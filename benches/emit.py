@@ -6,6 +6,8 @@ with the same handlers (a plain counter increment) and payloads.
     python3 benches/emit.py                      # prints a table of ns per emit and the ratios
     python3 benches/emit.py --json emit.json     # ... and writes the figures as JSON as well
                                                  # (read by benches/plot_emit.py)
+    python3 benches/emit.py --instructions       # instructions per emit, counted by callgrind:
+                                                 # the same on a loaded machine as on an idle one
 
 Targets (issue 9): at least 4x faster than EventEmitter at 1, 10 and 100 listeners; within
 1.15x of the direct-call limit at 10 and 100 listeners.
@@ -51,13 +53,50 @@ def node():
     return results
 
 
+def instructions():
+    """Instructions per emit of eventbus and the direct calls (small payload), from callgrind:
+    each case runs twice with different emit counts and the difference is divided, so start-up
+    and set-up drop out. Needs valgrind."""
+    out = subprocess.run(
+        ["cargo", "bench", "-q", "-p", "eventbus-runtime", "--bench", "emit_instructions", "--no-run",
+         "--message-format=json"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    binary = next(
+        json.loads(line)["executable"] for line in out.splitlines()
+        if '"executable":"' in line and "emit_instructions" in line
+    )
+
+    def count(kind, listeners, emits, payload):
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", binary, kind, str(listeners), str(emits), payload],
+            check=True, capture_output=True, text=True,
+        )
+        m = re.search(r"Collected : (\d+)", run.stderr)
+        if not m:
+            sys.exit(f"no callgrind total in:\n{run.stderr}")
+        return int(m.group(1))
+
+    print(f"{'payload':<8} {'listeners':>9} {'eventbus':>9} {'direct':>9} {'ratio':>6}   (instructions per emit)")
+    for payload in ["small", "package"]:
+        for n in [0, 1, 10, 100]:
+            per = {}
+            for kind in ["eventbus", "direct"]:
+                per[kind] = (count(kind, n, 21_000, payload) - count(kind, n, 1_000, payload)) / 20_000
+            ratio = per["eventbus"] / per["direct"] if per["direct"] else float("nan")
+            print(f"{payload:<8} {n:>9} {per['eventbus']:>9.1f} {per['direct']:>9.1f} {ratio:>5.2f}x")
+
+
 def main():
     args = sys.argv[1:]
     json_path = None
+    if args == ["--instructions"]:
+        instructions()
+        return
     if args[:1] == ["--json"] and len(args) == 2:
         json_path = args[1]
     elif args:
-        print("usage: python3 benches/emit.py [--json PATH]", file=sys.stderr)
+        print("usage: python3 benches/emit.py [--json PATH | --instructions]", file=sys.stderr)
         sys.exit(2)
     results = rust()
     results.update(node())

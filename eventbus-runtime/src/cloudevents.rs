@@ -103,7 +103,12 @@ struct Raw<'a> {
 #[cfg(feature = "nats")]
 pub(crate) fn read(text: &[u8]) -> Result<Received<'_>, String> {
     let raw: Raw<'_> = serde_json::from_slice(text).map_err(|error| {
-        if error.is_syntax() || error.is_eof() {
+        let lone = std::str::from_utf8(text)
+            .ok()
+            .and_then(|json| crate::error::LoneSurrogate::of(json, &error));
+        if let Some(lone) = lone {
+            format!("an attribute is not a valid string: {lone}")
+        } else if error.is_syntax() || error.is_eof() {
             format!("not JSON: {error}")
         } else {
             format!("not a CloudEvent: {error}")
@@ -193,6 +198,16 @@ mod tests {
         assert_eq!(read(escaped.as_bytes()).unwrap().id, "ab");
         let bare = write(&envelope, None, None);
         assert_eq!(read(bare.as_bytes()).unwrap().data, "null");
+        // A lone surrogate escape: in `data` it is the payload decoder's to refuse; in an
+        // attribute the message says what it is, not "not JSON".
+        let lone = r#"{"specversion":"1.0","id":"1","source":"s","type":"t","data":["\ud800"]}"#;
+        assert_eq!(read(lone.as_bytes()).unwrap().data, r#"["\ud800"]"#);
+        let lone = r#"{"specversion":"1.0","id":"1","source":"s\udc00","type":"t"}"#;
+        let error = read(lone.as_bytes()).unwrap_err();
+        assert!(
+            error.contains("`\\udc00` at line 1 column 42 is a lone UTF-16 surrogate"),
+            "{error}"
+        );
         for (text, needle) in [
             ("{nope", "not JSON"),
             ("[1]", "not a CloudEvent"),

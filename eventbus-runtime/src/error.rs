@@ -109,11 +109,138 @@ impl DispatchError {
         json: &str,
         error: &serde_json::Error,
     ) -> Self {
+        // A lone surrogate escape is valid JSON grammar that no Rust string can hold: serde's
+        // message for it ("unexpected end of hex escape") does not say so, and points past it.
+        if let Some(lone) = LoneSurrogate::of(json, error) {
+            return DispatchError::InvalidPayload {
+                event,
+                path: json_path_at(json, lone.line, lone.column - 1),
+                message: lone.to_string(),
+            };
+        }
         DispatchError::InvalidPayload {
             event,
             path: json_path_at(json, error.line(), error.column()),
             message: error.to_string(),
         }
+    }
+}
+
+/// A `\uXXXX` escape in JSON text that is a lone UTF-16 surrogate (`\ud800` not followed by a
+/// trailing `\udc00`–`\udfff`, or a trailing one alone): the JSON grammar allows it (and
+/// JavaScript's `JSON.stringify` writes one for a string holding a lone surrogate), but the
+/// string is not Unicode text, so serde_json refuses it wherever it reads a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoneSurrogate {
+    /// The escape as written, e.g. `\ud800`.
+    pub(crate) escape: String,
+    /// Byte offset of the escape's backslash.
+    pub(crate) offset: usize,
+    /// 1-based line of the escape.
+    pub(crate) line: usize,
+    /// 1-based column (in bytes) of the escape's backslash.
+    pub(crate) column: usize,
+}
+
+impl LoneSurrogate {
+    /// The byte offsets of every lone surrogate escape in `json`, in order, in one linear scan.
+    /// Backslashes only occur inside strings in JSON text, so no string tracking is needed; on
+    /// text that is not JSON the answer is meaningless but harmless.
+    pub(crate) fn offsets(json: &str) -> impl Iterator<Item = usize> + '_ {
+        let bytes = json.as_bytes();
+        // `\u` then four hex digits at `at`.
+        let unicode = move |at: usize| -> Option<u16> {
+            let escape = bytes.get(at..at + 6)?;
+            if escape[0] != b'\\' || escape[1] != b'u' {
+                return None;
+            }
+            escape[2..].iter().try_fold(0u16, |n, &b| {
+                let digit = (b as char).to_digit(16)?;
+                Some(n << 4 | digit as u16)
+            })
+        };
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < bytes.len() {
+                if bytes[i] != b'\\' {
+                    i += 1;
+                    continue;
+                }
+                let Some(unit) = unicode(i) else {
+                    // Another escape (`\"`, `\\`, ...): skip the escaped byte too.
+                    i += 2;
+                    continue;
+                };
+                let at = i;
+                i += 6;
+                let lone = match unit {
+                    0xD800..=0xDBFF => match unicode(i) {
+                        Some(0xDC00..=0xDFFF) => {
+                            i += 6;
+                            false
+                        }
+                        _ => true,
+                    },
+                    0xDC00..=0xDFFF => true,
+                    _ => false,
+                };
+                if lone {
+                    return Some(at);
+                }
+            }
+            None
+        })
+    }
+
+    /// The lone surrogate escape at byte `offset` of `json` (one of [`offsets`](Self::offsets)).
+    pub(crate) fn at(json: &str, offset: usize) -> LoneSurrogate {
+        let before = &json.as_bytes()[..offset];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |n| n + 1);
+        LoneSurrogate {
+            escape: json[offset..offset + 6].to_owned(),
+            offset,
+            line: 1 + before[..line_start].iter().filter(|&&b| b == b'\n').count(),
+            column: offset - line_start + 1,
+        }
+    }
+
+    /// The lone surrogate that made serde_json fail with `error` on `json`, if that is why it
+    /// failed. serde_json reports it up to one escape past the culprit (`\ud800` followed by a
+    /// quote, by another escape or by a non-trailing `\uXXXX`).
+    pub(crate) fn of(json: &str, error: &serde_json::Error) -> Option<LoneSurrogate> {
+        if !error.is_syntax() {
+            return None;
+        }
+        let bytes = json.as_bytes();
+        let line_start = if error.line() <= 1 {
+            0
+        } else {
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'\n')
+                .nth(error.line() - 2)
+                .map(|(i, _)| i + 1)?
+        };
+        let at = line_start + error.column();
+        LoneSurrogate::offsets(json)
+            .take_while(|offset| offset + 6 <= at)
+            .filter(|offset| at - (offset + 6) <= 6)
+            .last()
+            .map(|offset| LoneSurrogate::at(json, offset))
+    }
+}
+
+impl fmt::Display for LoneSurrogate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the string is not valid Unicode: `{}` at line {} column {} is a lone UTF-16 surrogate",
+            self.escape, self.line, self.column
+        )
     }
 }
 
@@ -312,6 +439,82 @@ mod tests {
             path_of_error::<Outer>(r#"{"name": "a\"}{[", "items": 5}"#),
             "$.items"
         );
+    }
+
+    #[test]
+    fn lone_surrogates_are_found_and_named() {
+        let found = |json: &str| LoneSurrogate::offsets(json).collect::<Vec<_>>();
+        assert_eq!(found(r#""\ud800""#), [1]);
+        assert_eq!(found(r#""\udc00""#), [1]);
+        assert_eq!(found(r#""a\uD83D\uDE00b""#), [] as [usize; 0]);
+        assert_eq!(found(r#""\ud800\ud800\udc00""#), [1]);
+        assert_eq!(found(r#""\ud800\n""#), [1]);
+        assert_eq!(found(r#""\\ud800""#), [] as [usize; 0]);
+        assert_eq!(found(r#""\u0041\u12""#), [] as [usize; 0]);
+        assert_eq!(found("\\"), [] as [usize; 0]);
+        // Whatever serde_json reports for it, the culprit is found and named, with the path
+        // of its string.
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Text {
+            name: String,
+            tags: Vec<String>,
+            map: std::collections::BTreeMap<String, u8>,
+        }
+        for (json, column, path) in [
+            (
+                r#"{"name": "ok \ud800", "tags": [], "map": {}}"#,
+                14,
+                "$.name",
+            ),
+            (
+                r#"{"name": "\udfff x", "tags": [], "map": {}}"#,
+                11,
+                "$.name",
+            ),
+            (
+                r#"{"name": "x\ud800\u0041", "tags": [], "map": {}}"#,
+                12,
+                "$.name",
+            ),
+            (
+                r#"{"name": "x\ud800\t", "tags": [], "map": {}}"#,
+                12,
+                "$.name",
+            ),
+            (
+                r#"{"name": "", "tags": ["a", "\ud800"], "map": {}}"#,
+                29,
+                "$.tags[1]",
+            ),
+            (
+                r#"{"name": "", "tags": [], "map": {"\ud800": 1}}"#,
+                35,
+                "$.map",
+            ),
+            (
+                "{\"name\": \"\",\n\"tags\": [\"\\uDBFF\"], \"map\": {}}",
+                11,
+                "$.tags[0]",
+            ),
+        ] {
+            let error = serde_json::from_str::<Text>(json).unwrap_err();
+            let lone = LoneSurrogate::of(json, &error).expect(json);
+            assert_eq!(lone.column, column, "{json}");
+            let DispatchError::InvalidPayload {
+                path: at, message, ..
+            } = DispatchError::invalid_payload("e", json, &error)
+            else {
+                unreachable!()
+            };
+            assert_eq!(at, path, "{json}");
+            assert!(message.contains("is a lone UTF-16 surrogate"), "{message}");
+            assert!(message.contains(&lone.escape), "{message}");
+        }
+        // Other errors keep serde's message, even with a lone surrogate elsewhere.
+        let json = r#"{"name": 1, "x": "\ud800"}"#;
+        let error = serde_json::from_str::<Text>(json).unwrap_err();
+        assert_eq!(LoneSurrogate::of(json, &error), None);
     }
 
     #[test]

@@ -62,12 +62,39 @@ pub struct SampleNested {
 /// Decodes `data` (JSON text) as the typed payloads a handler would get; whatever decodes must
 /// serialise and decode again to the same value.
 pub fn typed_payload(data: &str) {
-    if let Ok(sample) = serde_json::from_str::<Sample>(data) {
-        let text = serde_json::to_string(&sample).expect("a decoded payload serialises");
-        let again: Sample = serde_json::from_str(&text).expect("a serialised payload decodes");
+    match serde_json::from_str::<Sample>(data) {
+        Ok(sample) => {
+            let text = serde_json::to_string(&sample).expect("a decoded payload serialises");
+            let again: Sample = serde_json::from_str(&text).expect("a serialised payload decodes");
+            assert_eq!(
+                sample, again,
+                "the payload changed in a round trip through {text}"
+            );
+        }
+        Err(error) => {
+            // The refusal `emit_json` makes of it (`invalid_payload` on the bridge): a path
+            // and a message, also when the culprit is a lone surrogate escape.
+            let lone = crate::error::LoneSurrogate::of(data, &error);
+            let refusal = crate::error::DispatchError::invalid_payload("sample", data, &error);
+            let crate::error::DispatchError::InvalidPayload { path, message, .. } = &refusal else {
+                unreachable!("invalid_payload makes an InvalidPayload");
+            };
+            assert!(path.starts_with('$'), "{path}");
+            assert!(!message.is_empty());
+            if let Some(lone) = lone {
+                assert!(message.contains("lone UTF-16 surrogate"), "{message}");
+                assert_eq!(&data[lone.offset..lone.offset + 2], "\\u");
+            }
+            let _ = refusal.to_string();
+        }
+    }
+    // The scan for lone surrogate escapes agrees with serde_json: text it reads as a JSON
+    // value has none.
+    if serde_json::from_str::<serde_json::Value>(data).is_ok() {
         assert_eq!(
-            sample, again,
-            "the payload changed in a round trip through {text}"
+            crate::error::LoneSurrogate::offsets(data).next(),
+            None,
+            "{data}"
         );
     }
     let _ = serde_json::from_str::<u32>(data);
@@ -94,7 +121,8 @@ pub fn nats_message(data: &[u8]) {
         Ok(received) => {
             assert!(!received.id.is_empty() && !received.source.is_empty());
             assert!(!received.kind.is_empty());
-            // Lone surrogate escapes pass the reader; the payload's decoder refuses them.
+            // Lone surrogate escapes in `data` pass the envelope reader; the payload's decoder
+            // refuses them (see `typed_payload`).
             typed_payload(received.data);
         }
         Err(why) => assert!(!why.is_empty()),

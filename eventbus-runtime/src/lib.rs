@@ -72,7 +72,8 @@
 //! ```
 
 #![deny(missing_docs)]
-// `unsafe` is allowed in one module only: `rcu`, the listener snapshot (see its docs).
+// `unsafe` is allowed in two modules only: `rcu`, the pointer to the listener snapshot, and
+// `snapshot`, the snapshot's two-word handler references (see their docs).
 #![deny(unsafe_code)]
 
 #[cfg(feature = "async")]
@@ -108,6 +109,7 @@ mod shared;
 #[cfg(feature = "async")]
 mod shutdown;
 mod signal;
+mod snapshot;
 mod stats;
 mod store;
 #[cfg(feature = "async")]

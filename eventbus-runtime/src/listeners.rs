@@ -5,21 +5,21 @@
 //! a writer-only mutex that emitters never touch. Handlers never run while that mutex is held,
 //! so a handler may subscribe, unsubscribe or emit without deadlocking.
 //!
-//! PERF NOTE: everything about the snapshot mechanism stays behind [`ListenerList`] on purpose.
-//! A later benchmark issue needs `emit` with one listener to cost about 2 ns and may replace
-//! this type wholesale (e.g. with a hand-rolled epoch scheme); keep its interface small:
-//! `add`, `remove`, `clear`, `len`, `is_active`, `entries`, `dispatch`, `dispatch_timed`.
-//! The per-handler [`HandlerInfo`] sits behind a pointer and is only read when a call fails or
-//! the event is instrumented, so the fast loop touches one state byte and the handler only.
+//! The snapshot holds each listener twice: its `Arc` (ownership, and everything the slow paths
+//! read) and a [`ThinCall`] (its state byte and a two-word handler reference), so the emit loop
+//! reads one flat array and makes one indirect call per listener. The per-handler
+//! [`HandlerInfo`] sits behind a pointer and is only read when a call fails or the event is
+//! instrumented. `benches/emit.py --instructions` counts what an emit costs.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::options::HandlerInfo;
 use crate::rcu::Rcu;
+use crate::snapshot::Snapshot;
 
 /// The error a handler returned, boxed.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,11 +44,13 @@ pub(crate) type RedispatchHook = Box<
 pub(crate) struct Listener<H: ?Sized> {
     pub(crate) id: u64,
     /// [`REMOVED`], [`ACTIVE`] or [`ACTIVE_ONCE`]. One byte for both "still subscribed?" and
-    /// "run only once?", so a plain listener costs one load and one compare per emit. Cleared
-    /// by unsubscribe / clear, or claimed (swapped to `REMOVED`) by the one emit that runs a
-    /// `once` listener; checked before every call so a removal takes effect at once, even for
-    /// emits already iterating an older snapshot.
-    state: AtomicU8,
+    /// "run only once?". Cleared by unsubscribe / clear, or claimed (swapped to `REMOVED`) by
+    /// the one emit that runs a `once` listener. An emit checks it before a call once the list
+    /// has lost a listener since that emit began (see [`ListenerList::removals`]), so a removal
+    /// takes effect at once, even for emits already iterating an older snapshot.
+    pub(crate) state: AtomicU8,
+    /// Subscribed with `once`.
+    pub(crate) once: bool,
     /// Label, retry override, counters: read off the fast path only.
     pub(crate) info: Arc<HandlerInfo>,
     /// How a dead letter reaches this handler again, for handlers that are not plain sync
@@ -85,7 +87,12 @@ impl<T> Listener<Handler<T>> {
 
 /// The listeners of one event, in subscription order.
 pub(crate) struct ListenerList<T: 'static> {
-    snapshot: Rcu<Vec<Entry<T>>>,
+    snapshot: Rcu<Snapshot<T>>,
+    /// How many listeners have been removed (or claimed, for `once`) so far. An emit compares
+    /// it with its value when the emit began before each call, instead of reading every
+    /// listener's state byte: that load, one scattered cache line per listener, cost more than
+    /// the call itself in `benches/emit.rs`.
+    removals: AtomicU64,
     /// Serialises copy-on-write updates; holds the next listener id (ids start at 1).
     writer: Mutex<u64>,
     /// Told the new listener count after every change (the listener-count gauge).
@@ -95,7 +102,8 @@ pub(crate) struct ListenerList<T: 'static> {
 impl<T: 'static> ListenerList<T> {
     pub(crate) fn new(on_change: Option<Box<dyn Fn(usize) + Send + Sync>>) -> Self {
         ListenerList {
-            snapshot: Rcu::new(Vec::new()),
+            snapshot: Rcu::new(Snapshot::empty()),
+            removals: AtomicU64::new(0),
             writer: Mutex::new(1),
             on_change,
         }
@@ -107,8 +115,8 @@ impl<T: 'static> ListenerList<T> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn publish(&self, next: Vec<Entry<T>>) {
-        let len = next.len();
+    fn publish(&self, next: Snapshot<T>) {
+        let len = next.entries().len();
         self.snapshot.replace(next);
         if let Some(on_change) = &self.on_change {
             on_change(len);
@@ -128,19 +136,16 @@ impl<T: 'static> ListenerList<T> {
         let id = *next_id;
         *next_id += 1;
         let (info, redispatch, handler) = make(id);
-        let entry: Entry<T> = Arc::new(Listener {
+        let listener = Arc::new(Listener {
             id,
             state: AtomicU8::new(if once { ACTIVE_ONCE } else { ACTIVE }),
+            once,
             info,
             redispatch,
             handler,
         });
-        let mut next = self.snapshot.read(|current| {
-            let mut next = Vec::with_capacity(current.len() + 1);
-            next.extend(current.iter().cloned());
-            next
-        });
-        next.push(entry);
+        let mut next = self.snapshot.read(|current| current.filtered(|_| true));
+        next.push(listener);
         self.publish(next);
         id
     }
@@ -149,10 +154,10 @@ impl<T: 'static> ListenerList<T> {
     pub(crate) fn remove(&self, id: u64) -> bool {
         let _writer = self.lock_writer();
         let found = self.snapshot.read(|current| {
-            let listener = current.iter().find(|l| l.id == id)?;
+            let listener = current.entries().iter().find(|l| l.id == id)?;
             let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
-            let next: Vec<Entry<T>> = current.iter().filter(|l| l.id != id).cloned().collect();
-            Some((was_active, next))
+            self.removals.fetch_add(1, Ordering::AcqRel);
+            Some((was_active, current.filtered(|l| l.id != id)))
         });
         let Some((was_active, next)) = found else {
             return false;
@@ -165,44 +170,46 @@ impl<T: 'static> ListenerList<T> {
     pub(crate) fn clear(&self) {
         let _writer = self.lock_writer();
         let had_listeners = self.snapshot.read(|current| {
-            for listener in current {
+            for listener in current.entries() {
                 listener.state.store(REMOVED, Ordering::Release);
             }
-            !current.is_empty()
+            self.removals.fetch_add(1, Ordering::AcqRel);
+            !current.entries().is_empty()
         });
         if had_listeners {
-            self.publish(Vec::new());
+            self.publish(Snapshot::empty());
         }
     }
 
     /// The number of listeners that may still be called.
     pub(crate) fn len(&self) -> usize {
         self.snapshot
-            .read(|current| current.iter().filter(|l| l.is_active()).count())
+            .read(|current| current.entries().iter().filter(|l| l.is_active()).count())
     }
 
     /// Whether the listener with this id is subscribed and may still be called.
     pub(crate) fn is_active(&self, id: u64) -> bool {
-        self.snapshot
-            .read(|current| current.iter().any(|l| l.id == id && l.is_active()))
+        self.snapshot.read(|current| {
+            current
+                .entries()
+                .iter()
+                .any(|l| l.id == id && l.is_active())
+        })
     }
 
     /// Every listener of the current snapshot, in order.
     pub(crate) fn entries(&self) -> Arc<Vec<Entry<T>>> {
-        Arc::new(self.snapshot.read(|current| current.clone()))
+        Arc::new(self.snapshot.read(|current| current.entries().to_vec()))
     }
 
     /// Claims a listener for this call: `false` if it must be skipped. A `once` listener is
     /// claimed by exactly one emit, however many threads race for it, and then removed.
     #[inline(always)]
     fn claim(&self, listener: &Entry<T>) -> bool {
-        match listener.state.load(Ordering::Acquire) {
-            ACTIVE => true,
-            ACTIVE_ONCE => self.claim_once(listener),
-            _ => false,
-        }
+        listener.state.load(Ordering::Acquire) == ACTIVE || self.claim_once(listener)
     }
 
+    /// The state was not [`ACTIVE`]: claims a `once` listener, refuses a removed one.
     #[cold]
     #[inline(never)]
     fn claim_once(&self, listener: &Entry<T>) -> bool {
@@ -223,42 +230,62 @@ impl<T: 'static> ListenerList<T> {
     /// the list) or a handler fails (`on_error` decides).
     #[inline]
     pub(crate) fn dispatch(&self, payload: &T, mut on_error: impl FnMut(&Entry<T>, CallError)) {
+        // Read before the snapshot: a removal after this point is seen by the checks below,
+        // one before it is already missing from the snapshot.
+        let removals = self.removals.load(Ordering::Acquire);
         // A lock-free borrow of the snapshot; listeners added meanwhile land in a new snapshot
         // and are not called by this emit.
-        self.snapshot
-            .read(|list| self.dispatch_list(list, payload, &mut on_error));
+        self.snapshot.read(|snapshot| {
+            let mut next = 0;
+            while next < snapshot.calls().len() {
+                next = self.dispatch_from(snapshot, next, removals, payload, &mut on_error);
+            }
+        });
     }
 
+    /// Calls the listeners from index `first` on, until the end or a panic; returns the index
+    /// to resume at.
     #[inline(always)]
-    fn dispatch_list(
+    fn dispatch_from(
         &self,
-        list: &[Entry<T>],
+        snapshot: &Snapshot<T>,
+        first: usize,
+        removals: u64,
         payload: &T,
         on_error: &mut impl FnMut(&Entry<T>, CallError),
-    ) {
-        let mut next = 0;
-        while next < list.len() {
-            // One unwind guard around the rest of the loop rather than one per handler: it
-            // costs nothing while no handler panics, and keeps the per-listener work to a flag
-            // check and a call. After a panic the loop resumes with the following listener.
-            let mut i = next;
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                while i < list.len() {
-                    let listener = &list[i];
-                    i += 1;
-                    if self.claim(listener)
-                        && let Err(error) = (listener.handler)(payload)
-                    {
-                        on_error(listener, CallError::Returned(error));
-                    }
+    ) -> usize {
+        // One unwind guard around the rest of the loop rather than one per handler: it costs
+        // nothing while no handler panics, and keeps the per-listener work to one compare and
+        // a call. After a panic the loop resumes with the following listener. The loop reads
+        // `calls` only; `entries` (same index) only when a listener must be claimed or failed.
+        let calls = snapshot.calls();
+        let entries = snapshot.entries();
+        // Lets the compiler drop the bounds checks on `entries[i]`.
+        assert_eq!(calls.len(), entries.len());
+        // With a `once` listener in the list every call claims first: no count matches.
+        let removals = if snapshot.has_once() {
+            u64::MAX
+        } else {
+            removals
+        };
+        // Where a panic happened. Written before each call, never read in the loop: the loop
+        // counter itself stays in a register.
+        let mut current = first;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for i in first..calls.len() {
+                current = i;
+                if (self.removals.load(Ordering::Acquire) == removals || self.claim(&entries[i]))
+                    && let Err(error) = calls[i].call(payload)
+                {
+                    on_error(&entries[i], CallError::Returned(error));
                 }
-            }));
-            match outcome {
-                Ok(()) => return,
-                Err(panic) => {
-                    on_error(&list[i - 1], CallError::Panicked(panic));
-                    next = i;
-                }
+            }
+        }));
+        match outcome {
+            Ok(()) => calls.len(),
+            Err(panic) => {
+                on_error(&entries[current], CallError::Panicked(panic));
+                current + 1
             }
         }
     }
@@ -271,7 +298,7 @@ impl<T: 'static> ListenerList<T> {
         mut on_outcome: impl FnMut(&Entry<T>, Result<(), CallError>, Duration),
     ) {
         self.snapshot.read(|snapshot| {
-            for listener in snapshot.iter() {
+            for listener in snapshot.entries() {
                 if !self.claim(listener) {
                     continue;
                 }

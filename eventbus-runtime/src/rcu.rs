@@ -3,35 +3,56 @@
 //!
 //! `arc-swap` (what this replaces) costs a few nanoseconds per read because a reader must
 //! publish that it holds the pointer with an atomic swap. Here a reader only *stores* to its
-//! own thread's slot (an odd sequence number while it reads, even when done) and the writer
-//! pays instead: after swapping the pointer it issues a process-wide memory barrier
+//! own thread's slot (a nesting depth and a generation in one word: depth up on entry; depth
+//! back down, and the generation up when the outermost section ends) and the writer pays
+//! instead: after swapping the pointer it issues a process-wide memory barrier
 //! (`membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` on Linux) and frees the old value only once
 //! every reader that was inside a read section at that moment has left it. This is the
 //! asymmetric-fence RCU of liburcu ("urcu-membarrier") and folly, reduced to what one pointer
-//! needs. Where `membarrier` is unavailable both sides fall back to `SeqCst` fences: slower
-//! reads, same guarantees.
+//! needs.
 //!
-//! Why it is sound, in short: a reader does `W(slot = odd)`, barrier, `R(ptr)`; the writer
+//! Why it is sound, in short: a reader does `W(slot = inside)`, barrier, `R(ptr)`; the writer
 //! does `W(ptr = new)`, barrier, `R(slots)`. With a full barrier on both sides (the heavy one
-//! makes every running thread execute one), either the writer sees the reader's odd slot and
-//! keeps the old value until that slot changes, or the reader's `R(ptr)` sees the new pointer.
-//! A slot that changed since the writer looked means that read section ended (its `Release`
-//! store pairs with the writer's `Acquire` load), so nothing can still point into the value.
+//! makes every running thread execute one), either the writer sees the reader's slot inside a
+//! section and keeps the old value until that section ends, or the reader's `R(ptr)` sees the
+//! new pointer. A slot whose depth is back to zero, or whose generation moved, left the section
+//! the writer saw (its `Release` store pairs with the writer's `Acquire` load), so nothing can
+//! still point into the value.
+//!
+//! Where the heavy barrier is missing: on Linux without `membarrier` (kernels before 4.14, or a
+//! sandbox that filters the call) replaced values are kept until the `Rcu` is dropped, so reads
+//! stay as cheap and memory grows with the number of replacements instead; on other systems
+//! both sides use `SeqCst` fences (slower reads, same guarantees).
 
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
-use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering, compiler_fence, fence,
-};
+#[cfg(target_os = "linux")]
+use std::sync::atomic::compiler_fence;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering, fence};
 use std::sync::{Mutex, PoisonError};
+
+/// The low half of a slot's word: how deeply its thread is nested in read sections (a handler
+/// that emits reads again inside the outer section).
+const DEPTH: u64 = u32::MAX as u64;
+/// One generation: added when a thread's outermost read section ends.
+const GENERATION: u64 = DEPTH + 1;
 
 /// One thread's read state, shared with writers. Leaked on purpose: slots are recycled when
 /// their thread exits, so their number is bounded by the most threads ever alive at once.
 struct Slot {
-    /// Odd while the owning thread is inside a read section.
-    seq: AtomicU64,
+    /// Depth (low half) and generation (high half); written only by the owning thread.
+    word: AtomicU64,
     in_use: AtomicBool,
+}
+
+impl Slot {
+    /// Whether a reader that had `seen` in its slot has left that read section since.
+    fn left(&self, seen: u64) -> bool {
+        let now = self.word.load(Ordering::Acquire);
+        // A wrapped generation can only make this say "still inside": never unsafe.
+        now & DEPTH == 0 || now >> 32 != seen >> 32
+    }
 }
 
 /// Every slot ever created.
@@ -39,13 +60,11 @@ static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
 
 struct Reader {
     slot: Cell<Option<&'static Slot>>,
-    /// Nesting depth: a handler that emits reads again inside the outer section.
-    depth: Cell<u32>,
 }
 
 thread_local! {
     // `const` and without a destructor, so reading it is a plain thread-local access.
-    static READER: Reader = const { Reader { slot: Cell::new(None), depth: Cell::new(0) } };
+    static READER: Reader = const { Reader { slot: Cell::new(None) } };
     // Only touched when a thread registers; gives the slot back when the thread exits.
     static RELEASE: SlotRelease = const { SlotRelease };
 }
@@ -55,9 +74,10 @@ struct SlotRelease;
 impl Drop for SlotRelease {
     fn drop(&mut self) {
         let _ = READER.try_with(|r| {
-            if r.depth.get() == 0
-                && let Some(slot) = r.slot.take()
+            if let Some(slot) = r.slot.get()
+                && slot.word.load(Ordering::Relaxed) & DEPTH == 0
             {
+                r.slot.set(None);
                 slot.in_use.store(false, Ordering::Release);
             }
         });
@@ -76,7 +96,7 @@ fn register(reader: &Reader) -> &'static Slot {
         Some(slot) => *slot,
         None => {
             let slot: &'static Slot = Box::leak(Box::new(Slot {
-                seq: AtomicU64::new(0),
+                word: AtomicU64::new(0),
                 in_use: AtomicBool::new(true),
             }));
             slots.push(slot);
@@ -89,13 +109,23 @@ fn register(reader: &Reader) -> &'static Slot {
     slot
 }
 
+/// The reader's side: free where the writer has the heavy barrier.
+#[inline(always)]
+fn light_barrier() {
+    #[cfg(target_os = "linux")]
+    compiler_fence(Ordering::SeqCst);
+    #[cfg(not(target_os = "linux"))]
+    fence(Ordering::SeqCst);
+}
+
 const UNKNOWN: u8 = 0;
-const FAST: u8 = 1;
-const FENCES: u8 = 2;
-static BARRIER: AtomicU8 = AtomicU8::new(UNKNOWN);
+const AVAILABLE: u8 = 1;
+const MISSING: u8 = 2;
+/// Whether `membarrier` works here, decided by the first writer.
+static MEMBARRIER: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 #[cfg(target_os = "linux")]
-fn membarrier(cmd: libc::c_int) -> bool {
+fn membarrier(cmd: libc::c_int) -> libc::c_long {
     // SAFETY: membarrier takes two integers and touches no memory of ours.
     unsafe {
         libc::syscall(
@@ -103,79 +133,69 @@ fn membarrier(cmd: libc::c_int) -> bool {
             cmd,
             0 as libc::c_uint,
             0 as libc::c_int,
-        ) == 0
+        )
     }
 }
 
-/// Decides once whether the heavy barrier is available: `FAST` or `FENCES`.
+#[cfg(target_os = "linux")]
+const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+
+/// Registers for the expedited barrier once: `AVAILABLE` or `MISSING`.
 #[cold]
-fn barrier_mode() -> u8 {
+fn membarrier_mode() -> u8 {
     #[cfg(target_os = "linux")]
     {
         const QUERY: libc::c_int = 0;
-        const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
         const REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
-        // SAFETY: as in `membarrier`.
-        let supported = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                QUERY,
-                0 as libc::c_uint,
-                0 as libc::c_int,
-            )
-        };
+        let supported = membarrier(QUERY);
         if supported > 0
             && supported & libc::c_long::from(PRIVATE_EXPEDITED) != 0
-            && membarrier(REGISTER_PRIVATE_EXPEDITED)
+            && membarrier(REGISTER_PRIVATE_EXPEDITED) == 0
         {
-            BARRIER.store(FAST, Ordering::SeqCst);
-            return FAST;
+            MEMBARRIER.store(AVAILABLE, Ordering::SeqCst);
+            return AVAILABLE;
         }
     }
-    BARRIER.store(FENCES, Ordering::SeqCst);
-    FENCES
+    MEMBARRIER.store(MISSING, Ordering::SeqCst);
+    MISSING
 }
 
-/// The reader's side: free when the heavy barrier exists.
-#[inline(always)]
-fn light_barrier() {
-    if BARRIER.load(Ordering::Relaxed) == FAST {
-        compiler_fence(Ordering::SeqCst);
-    } else {
-        fence(Ordering::SeqCst);
-    }
-}
-
-/// The writer's side: every thread of the process executes a full barrier.
-fn heavy_barrier() {
-    let mode = match BARRIER.load(Ordering::SeqCst) {
-        UNKNOWN => barrier_mode(),
-        mode => mode,
-    };
-    #[cfg(target_os = "linux")]
-    if mode == FAST && membarrier(1 << 3) {
-        return;
-    }
-    let _ = mode;
+/// The writer's side: every thread of the process executes a full barrier. `false` where that
+/// is impossible on Linux: no read section may then be assumed over, ever.
+fn heavy_barrier() -> bool {
     fence(Ordering::SeqCst);
+    #[cfg(target_os = "linux")]
+    {
+        let mode = match MEMBARRIER.load(Ordering::SeqCst) {
+            UNKNOWN => membarrier_mode(),
+            mode => mode,
+        };
+        mode == AVAILABLE && membarrier(PRIVATE_EXPEDITED) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (UNKNOWN, AVAILABLE, MISSING, &MEMBARRIER);
+        true
+    }
 }
 
 /// Runs `f` inside a read section of this thread.
 #[inline(always)]
 fn read_section<R>(f: impl FnOnce() -> R) -> R {
-    struct Exit<'a> {
-        reader: &'a Reader,
+    struct Exit {
         slot: &'static Slot,
-        depth: u32,
-        seq: u64,
+        /// The word before this section began.
+        before: u64,
     }
-    impl Drop for Exit<'_> {
+    impl Drop for Exit {
         #[inline(always)]
         fn drop(&mut self) {
-            self.reader.depth.set(self.depth);
-            if self.depth == 0 {
-                self.slot.seq.store(self.seq + 2, Ordering::Release);
-            }
+            let after = if self.before & DEPTH == 0 {
+                self.before + GENERATION
+            } else {
+                self.before
+            };
+            self.slot.word.store(after, Ordering::Release);
         }
     }
     // Only the address comes out of `with`: a closure this small is inlined into a direct
@@ -189,32 +209,23 @@ fn read_section<R>(f: impl FnOnce() -> R) -> R {
         Some(slot) => slot,
         None => register(reader),
     };
-    let depth = reader.depth.get();
-    reader.depth.set(depth + 1);
     // Only this thread writes its slot, so load + store is enough (no read-modify-write).
-    let seq = slot.seq.load(Ordering::Relaxed);
-    if depth == 0 {
-        slot.seq.store(seq + 1, Ordering::Relaxed);
-        light_barrier();
-    }
-    let _exit = Exit {
-        reader,
-        slot,
-        depth,
-        seq,
-    };
+    let before = slot.word.load(Ordering::Relaxed);
+    slot.word.store(before + 1, Ordering::Relaxed);
+    light_barrier();
+    let _exit = Exit { slot, before };
     f()
 }
 
-/// A replaced value and the slots (with their sequence numbers) that were inside a read
-/// section when it was replaced.
-type Retired<T> = (*mut T, Vec<(&'static Slot, u64)>);
+/// A replaced value and the slots (with their words) that were inside a read section when it
+/// was replaced; `None` when that could not be known (no heavy barrier): kept until drop.
+type Retired<T> = (*mut T, Option<Vec<(&'static Slot, u64)>>);
 
 /// A value replaced as a whole and read without atomic read-modify-writes.
 pub(crate) struct Rcu<T> {
     current: AtomicPtr<T>,
-    /// Old values some reader may still be reading, with the slots (and their sequence
-    /// numbers) that were inside a read section when the value was replaced.
+    /// Old values some reader may still be reading, with the slots (and their words) that
+    /// were inside a read section when the value was replaced.
     retired: Mutex<Vec<Retired<T>>>,
     /// Set while `retired` is not empty, so that readers help free it on their way out.
     pending: AtomicBool,
@@ -257,14 +268,15 @@ impl<T> Rcu<T> {
         let old = self
             .current
             .swap(Box::into_raw(Box::new(value)), Ordering::SeqCst);
-        heavy_barrier();
-        let readers: Vec<(&'static Slot, u64)> = SLOTS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|slot| (*slot, slot.seq.load(Ordering::Acquire)))
-            .filter(|(_, seq)| seq % 2 == 1)
-            .collect();
+        let readers = heavy_barrier().then(|| {
+            SLOTS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .map(|slot| (*slot, slot.word.load(Ordering::Acquire)))
+                .filter(|(_, word)| word & DEPTH != 0)
+                .collect::<Vec<_>>()
+        });
         self.retired
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -283,14 +295,16 @@ impl<T> Rcu<T> {
         let mut freed = Vec::new();
         retired.retain(|(ptr, readers)| {
             let done = readers
-                .iter()
-                .all(|(slot, seq)| slot.seq.load(Ordering::Acquire) != *seq);
+                .as_ref()
+                .is_some_and(|readers| readers.iter().all(|(slot, seen)| slot.left(*seen)));
             if done {
                 freed.push(*ptr);
             }
             !done
         });
-        self.pending.store(!retired.is_empty(), Ordering::Release);
+        // Values kept until drop need no more help from readers.
+        let waiting = retired.iter().any(|(_, readers)| readers.is_some());
+        self.pending.store(waiting, Ordering::Release);
         drop(retired);
         for ptr in freed {
             // SAFETY: made by `Box::into_raw`, no longer reachable from `current`, and every
@@ -375,6 +389,27 @@ mod tests {
         });
         // The outer section ended: the next reads help free the old value.
         rcu.read(|t| assert_eq!(t.1, 2));
+        settle(&rcu, &live, 1);
+    }
+
+    #[test]
+    fn the_end_of_a_nested_read_does_not_end_the_outer_one() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let rcu = Rcu::new(tracked(&live, 1));
+        rcu.read(|outer| {
+            // Replaced inside a nested section; that section ends, the outer one goes on.
+            rcu.read(|_| rcu.replace(tracked(&live, 2)));
+            rcu.read(|inner| assert_eq!(inner.1, 2));
+            for _ in 0..1_000 {
+                rcu.read(|_| ());
+            }
+            assert_eq!(
+                live.load(Ordering::SeqCst),
+                2,
+                "freed while the outer read holds it"
+            );
+            assert_eq!(outer.1, 1);
+        });
         settle(&rcu, &live, 1);
     }
 

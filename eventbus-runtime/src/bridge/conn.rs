@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -18,6 +19,9 @@ use crate::meta::EventMeta;
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Most queued frames written to a client with one flush.
+const BATCH: usize = 64;
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved.
 struct Bucket {
@@ -223,7 +227,7 @@ impl Connection {
                 },
                 outgoing = registration.rx.recv() => match outgoing {
                     Some(frame) => {
-                        if !self.send_frame(frame).await {
+                        if !self.send_queued(frame, &mut registration.rx).await {
                             return;
                         }
                     }
@@ -438,11 +442,49 @@ impl Connection {
         json!({ "resume": self.last_sequence.map(frame::sequence_text), "reason": why }).to_string()
     }
 
+    /// Sends one frame (a replayed stored event) and notes its sequence.
+    #[cfg(feature = "store")]
     async fn send_frame(&mut self, frame: Outgoing) -> bool {
         let sequence = frame.sequence;
         if !self.send(Message::Text(frame.text)).await {
             return false;
         }
+        if sequence.is_some() {
+            self.last_sequence = sequence;
+        }
+        true
+    }
+
+    /// Sends `first` and whatever else is already queued (up to [`BATCH`] frames) with one
+    /// flush: under a burst, a client's frames leave in a few large writes rather than one
+    /// system call each. The write timeout covers the whole batch.
+    async fn send_queued(
+        &mut self,
+        first: Outgoing,
+        rx: &mut tokio::sync::mpsc::Receiver<Outgoing>,
+    ) -> bool {
+        let deadline = Instant::now() + self.hub.config.write_timeout;
+        let mut next = Some(first);
+        let mut count = 0;
+        let mut sequence = None;
+        while let Some(frame) = next.take() {
+            let fed = timeout_at(deadline, self.socket.feed(Message::Text(frame.text))).await;
+            if !matches!(fed, Ok(Ok(()))) {
+                return false;
+            }
+            sequence = frame.sequence.or(sequence);
+            count += 1;
+            if count < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !matches!(timeout_at(deadline, self.socket.flush()).await, Ok(Ok(()))) {
+            return false;
+        }
+        self.hub
+            .counters
+            .frames_out
+            .fetch_add(count as u64, Ordering::Relaxed);
         if sequence.is_some() {
             self.last_sequence = sequence;
         }

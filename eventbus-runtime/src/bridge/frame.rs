@@ -4,6 +4,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::error::LoneSurrogate;
+
 /// The WebSocket subprotocol a client must offer: CloudEvents' JSON format.
 pub const SUBPROTOCOL: &str = "cloudevents.json";
 /// `type` of the frame the server sends first, once a connection is authenticated.
@@ -37,13 +39,16 @@ pub const CLOSE_TRY_LATER: u16 = 1013;
 #[non_exhaustive]
 pub enum ErrorCode {
     /// Not JSON, not a CloudEvent (`specversion` `1.0`, string `id` and `type`), binary, or a
-    /// `datacontenttype` other than JSON.
+    /// `datacontenttype` other than JSON. Also an attribute the bridge reads holding a lone
+    /// UTF-16 surrogate escape (`"\ud800"`): JSON by the grammar, but not a string.
     Malformed,
     /// The `type` is not `<package>.<event>` of an event of the manifest.
     UnknownEvent,
     /// The event exists but its manifest `ui` does not let browsers send it.
     NotAllowed,
-    /// The `data` does not match the event's payload type.
+    /// The `data` does not match the event's payload type. A lone UTF-16 surrogate escape in a
+    /// string or key of `data` is one of these (the manifest's `string` excludes them, as the
+    /// generated TypeScript guards do), with the `path` of that string.
     InvalidPayload,
     /// The frame is larger than [`max_frame_bytes`](super::BridgeConfig::max_frame_bytes).
     TooLarge,
@@ -153,6 +158,20 @@ pub(crate) struct Incoming<'a> {
     data_base64: Option<serde::de::IgnoredAny>,
 }
 
+/// The `id` a refusal of a frame that is not a CloudEvent quotes: the frame's string `id`
+/// when the frame is JSON, whatever else is wrong with it (other attributes are skipped
+/// unread, so a lone surrogate elsewhere does not hide the `id`).
+fn id_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<Value>,
+    }
+    match serde_json::from_str::<Id>(text).ok()?.id? {
+        Value::String(id) => Some(id),
+        _ => None,
+    }
+}
+
 /// A client frame that is a well-formed CloudEvent.
 #[derive(Debug)]
 pub(crate) struct ClientEvent<'a> {
@@ -168,15 +187,18 @@ pub(crate) fn parse(text: &str) -> Result<ClientEvent<'_>, Refusal> {
     let incoming: Incoming<'_> = match serde_json::from_str(text) {
         Ok(incoming) => incoming,
         Err(error) => {
-            let id = serde_json::from_str::<Value>(text)
-                .ok()
-                .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned));
-            let message = if error.is_syntax() || error.is_eof() {
+            let message = if let Some(lone) = LoneSurrogate::of(text, &error) {
+                // JSON by the grammar (and to `JSON.parse`), but an attribute the bridge reads
+                // is not a string it can hold.
+                format!("an attribute of the frame is not a valid string: {lone}")
+            } else if error.is_syntax() || error.is_eof() {
                 format!("the frame is not JSON: {error}")
             } else {
                 format!("the frame is not a CloudEvent: {error}")
             };
-            return Err(Refusal::new(ErrorCode::Malformed, message).reference(id.as_deref()));
+            return Err(
+                Refusal::new(ErrorCode::Malformed, message).reference(id_of(text).as_deref())
+            );
         }
     };
     let id = incoming.id.filter(|id| !id.is_empty());
@@ -269,6 +291,59 @@ mod tests {
         }
         let refusal = parse(r#"{"specversion":"2","id":"x7","type":"t"}"#).unwrap_err();
         assert_eq!(refusal.reference.as_deref(), Some("x7"));
+    }
+
+    /// A lone UTF-16 surrogate escape is JSON by the grammar (`JSON.stringify` writes one) but
+    /// no Rust string holds it. In `data` the envelope passes it on, so the payload's decoder
+    /// refuses it as `invalid_payload` with the path of its string (`tests/bridge.rs`); in an
+    /// attribute the envelope reads it is `malformed`, saying so and quoting the frame's `id`.
+    #[test]
+    fn lone_surrogates_in_attributes_are_malformed_and_in_data_left_to_the_payload() {
+        let ok =
+            parse(r#"{"specversion":"1.0","id":"1","type":"demo.level","data":{"v":"\ud800"}}"#)
+                .unwrap();
+        assert_eq!(ok.data, r#"{"v":"\ud800"}"#);
+        // Attributes the bridge ignores are not read either.
+        assert!(parse(r#"{"specversion":"1.0","id":"1","type":"t","subject":"\udc00"}"#).is_ok());
+        for (text, reference, column) in [
+            (
+                r#"{"specversion":"1.0","id":"a\ud800","type":"t"}"#,
+                None,
+                29,
+            ),
+            (
+                r#"{"specversion":"1.0","id":"7","type":"t\udfff"}"#,
+                Some("7"),
+                40,
+            ),
+            (
+                r#"{"specversion":"1.0","id":"8","type":"t","datacontenttype":"\ud800\u0041"}"#,
+                Some("8"),
+                61,
+            ),
+            (
+                r#"{"specversion":"1.\ud800","id":"9","type":"t"}"#,
+                Some("9"),
+                19,
+            ),
+        ] {
+            let refusal = parse(text).unwrap_err();
+            assert_eq!(refusal.code, ErrorCode::Malformed, "{text}");
+            assert_eq!(refusal.reference.as_deref(), reference, "{text}");
+            assert!(
+                refusal.message.contains("lone UTF-16 surrogate")
+                    && refusal.message.contains(&format!("column {column} ")),
+                "{text}: {}",
+                refusal.message
+            );
+            assert!(!refusal.message.contains("not JSON"), "{}", refusal.message);
+        }
+        // A syntax error after a lone surrogate in `data` is not blamed on it.
+        let refusal = parse(
+            r#"{"specversion":"1.0","id":"1","type":"t","data":"\ud800","other":[1, 2],"x":}"#,
+        )
+        .unwrap_err();
+        assert!(refusal.message.contains("not JSON"), "{}", refusal.message);
     }
 
     #[test]

@@ -15,6 +15,16 @@ use super::auth::{bearer, constant_time_eq};
 use super::frame::{self, SUBPROTOCOL};
 use super::hub::Hub;
 
+/// Bytes read from a client at a time. tungstenite's default (128 KiB) is zero-filled on the
+/// first read, so every connection would hold 128 KiB of resident memory for the few small
+/// frames a client sends; the buffer still grows to fit a larger frame when one comes.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// Bytes of frames gathered before a write to the socket (a flush writes the rest): a burst
+/// leaves in writes of this size. The buffer only grows this large while a client is sent a
+/// burst.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 #[derive(Deserialize)]
 struct Params {
     token: Option<String>,
@@ -102,5 +112,7 @@ pub(crate) async fn upgrade(
     ws.protocols([SUBPROTOCOL])
         .max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| super::conn::run(hub, socket, authenticated, since))
 }
