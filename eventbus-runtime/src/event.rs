@@ -60,9 +60,10 @@ pub(crate) struct EventInner<T: Payload> {
     slow: AtomicBool,
     #[cfg(feature = "async")]
     pub(crate) gate: Option<crate::flood::Gate<T>>,
-    /// Streams to close and batches to flush at shutdown.
+    /// The `subscribe()` streams (closed at shutdown).
     #[cfg(feature = "async")]
-    streams: Mutex<Vec<Weak<dyn crate::stream::Closable>>>,
+    streams: Arc<crate::stream::StreamHub<T>>,
+    /// Batches to flush at shutdown.
     #[cfg(feature = "async")]
     batches: Mutex<Vec<Weak<crate::batch::BatchHandler<T>>>>,
 }
@@ -114,7 +115,7 @@ impl<T: Payload> Event<T> {
             payload_less,
             slow: AtomicBool::new(slow),
             #[cfg(feature = "async")]
-            streams: Mutex::new(Vec::new()),
+            streams: Arc::new(crate::stream::StreamHub::new()),
             #[cfg(feature = "async")]
             batches: Mutex::new(Vec::new()),
         });
@@ -538,36 +539,40 @@ impl<T: Payload> Event<T> {
             capacity,
             Some(Box::new(move |n| ctx.counters.add(Stat::Lagged, n))),
         ));
-        let pushing = ring.clone();
-        let id = inner.listeners.add(false, |id| {
-            let info = inner.handler_info(id, &HandlerOptions::default(), HandlerKind::Stream);
-            let push = move |payload: &T| {
-                pushing.push(payload.clone());
-                Ok(())
-            };
-            (info, None, push)
-        });
-        {
-            let mut streams = inner.streams.lock().unwrap_or_else(PoisonError::into_inner);
-            streams.retain(|s| s.strong_count() > 0);
-            let closable: Arc<dyn crate::stream::Closable> = ring.clone();
-            streams.push(Arc::downgrade(&closable));
-        }
+        let hub = inner.streams.clone();
+        inner.streams.add(
+            ring.clone(),
+            |id| inner.listeners.is_active(id),
+            || {
+                inner.listeners.add(false, |id| {
+                    let info =
+                        inner.handler_info(id, &HandlerOptions::default(), HandlerKind::Stream);
+                    let push = move |payload: &T| {
+                        hub.push(payload);
+                        Ok(())
+                    };
+                    (info, None, push)
+                })
+            },
+        );
         if inner.ctx.shared.is_closed() {
             ring.close();
         }
         let weak: std::sync::Weak<dyn Detach> = Arc::downgrade(&self.inner) as _;
-        crate::stream::EventStream::new(ring, weak, id)
+        crate::stream::EventStream::new(ring, inner.streams.clone(), weak)
     }
 
     /// Removes every listener of this event. Their subscriptions become inactive.
     pub fn remove_all_listeners(&self) {
         self.inner.listeners.clear();
+        #[cfg(feature = "async")]
+        self.inner.streams.clear();
     }
 
-    /// The number of listeners an emit would call now.
+    /// The number of listeners an emit would call now (each `subscribe()` stream counts as
+    /// one).
     pub fn listener_count(&self) -> usize {
-        self.inner.listeners.len()
+        self.inner.listener_count()
     }
 
     /// The event's manifest name (`"packageInstall"`), also its JSON / wire name.
@@ -713,6 +718,22 @@ impl<T: Payload> EventInner<T> {
         }
         self.deliver(&payload);
         Ok(receipt)
+    }
+
+    /// Listeners an emit would call now, with every `subscribe()` stream counted as one (they
+    /// share one listener).
+    fn listener_count(&self) -> usize {
+        let listeners = self.listeners.len();
+        #[cfg(feature = "async")]
+        {
+            let (streams, feeder) = self.streams.streams();
+            if let Some(id) = feeder
+                && self.listeners.is_active(id)
+            {
+                return listeners - 1 + streams;
+            }
+        }
+        listeners
     }
 
     /// The fast path: calls every listener, nothing else. Only taken when the event has no
@@ -915,21 +936,15 @@ impl<T: Payload> ErasedEvent for EventInner<T> {
 
     #[cfg(feature = "async")]
     fn close_streams(&self) {
-        let streams: Vec<_> = self
-            .streams
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for stream in streams {
-            stream.close();
-        }
+        self.streams.close();
     }
 
     fn stats(&self) -> EventStats {
-        let mut stats =
-            EventStats::new(self.ctx.meta.name, &self.ctx.counters, self.listeners.len());
+        let mut stats = EventStats::new(
+            self.ctx.meta.name,
+            &self.ctx.counters,
+            self.listener_count(),
+        );
         stats.handlers = self
             .listeners
             .entries()

@@ -1,5 +1,12 @@
 //! Bounded streams: `subscribe()` and `errors()`. A slow consumer never makes memory grow: the
 //! buffer keeps the newest `capacity` items and the consumer is told how many it missed.
+//!
+//! The `subscribe()` streams of one event share one listener, a [`StreamHub`]. A payload that
+//! owns heap memory (its type needs drop) is cloned once per emit into an `Arc` that every
+//! stream's buffer holds (as `tokio::sync::broadcast` keeps one value per message) and a
+//! consumer clones its item out when it receives it, the last one without a clone: a burst
+//! waiting in N buffers is one copy of each payload, not N. Plain data is copied into each
+//! buffer instead, which allocates nothing (`tests/no_alloc.rs`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -133,14 +140,118 @@ impl<T> Ring<T> {
     }
 }
 
-/// Something a stream closes when the bus shuts down.
-pub(crate) trait Closable: Send + Sync {
-    fn close(&self);
+/// One buffered event of a `subscribe()` stream.
+pub(crate) enum Item<T> {
+    /// This stream's own copy.
+    Owned(T),
+    /// A copy shared with the event's other streams.
+    Shared(Arc<T>),
 }
 
-impl<T: Send> Closable for Ring<T> {
-    fn close(&self) {
-        Ring::close(self);
+impl<T: Clone> Item<T> {
+    fn into_inner(self) -> T {
+        match self {
+            Item::Owned(payload) => payload,
+            Item::Shared(payload) => Arc::unwrap_or_clone(payload),
+        }
+    }
+}
+
+/// A stream's buffer.
+type StreamRing<T> = Ring<Item<T>>;
+
+/// The `subscribe()` streams of one event and the one listener that feeds them all.
+pub(crate) struct StreamHub<T> {
+    state: Mutex<HubState<T>>,
+}
+
+struct HubState<T> {
+    rings: Vec<Arc<StreamRing<T>>>,
+    /// The feeding listener's id, while one is subscribed.
+    listener: Option<u64>,
+}
+
+impl<T: Clone> StreamHub<T> {
+    pub(crate) fn new() -> Self {
+        StreamHub {
+            state: Mutex::new(HubState {
+                rings: Vec::new(),
+                listener: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the feeding listener does with each event: one shared copy for every stream.
+    pub(crate) fn push(&self, payload: &T) {
+        let state = self.lock();
+        match state.rings.as_slice() {
+            [] => {}
+            rings if rings.len() == 1 || !std::mem::needs_drop::<T>() => {
+                for ring in rings {
+                    ring.push(Item::Owned(payload.clone()));
+                }
+            }
+            rings => {
+                let shared = Arc::new(payload.clone());
+                for ring in rings {
+                    ring.push(Item::Shared(shared.clone()));
+                }
+            }
+        }
+    }
+
+    /// Adds a stream's buffer. `listener` is the feeding listener's id if one is subscribed
+    /// (`attached` says whether it still is); otherwise `subscribe` subscribes one and
+    /// returns its id. Runs under the hub's lock, so two first streams make one listener.
+    pub(crate) fn add(
+        &self,
+        ring: Arc<StreamRing<T>>,
+        attached: impl FnOnce(u64) -> bool,
+        subscribe: impl FnOnce() -> u64,
+    ) {
+        let mut state = self.lock();
+        state.rings.push(ring);
+        if !state.listener.is_some_and(attached) {
+            state.listener = Some(subscribe());
+        }
+    }
+
+    /// Removes a stream's buffer; returns the feeding listener's id to unsubscribe when no
+    /// stream is left.
+    fn remove(&self, ring: &Arc<StreamRing<T>>) -> Option<u64> {
+        let mut state = self.lock();
+        state.rings.retain(|r| !Arc::ptr_eq(r, ring));
+        if state.rings.is_empty() {
+            state.listener.take()
+        } else {
+            None
+        }
+    }
+
+    /// Forgets every stream (`remove_all_listeners`): they receive nothing more, even if
+    /// a new stream subscribes later.
+    pub(crate) fn clear(&self) {
+        let mut state = self.lock();
+        state.rings.clear();
+        state.listener = None;
+    }
+
+    /// The number of streams, and the feeding listener's id.
+    pub(crate) fn streams(&self) -> (usize, Option<u64>) {
+        let state = self.lock();
+        (state.rings.len(), state.listener)
+    }
+
+    /// Ends every stream once drained (the bus shuts down).
+    pub(crate) fn close(&self) {
+        let rings = self.lock().rings.clone();
+        for ring in rings {
+            ring.close();
+        }
     }
 }
 
@@ -153,25 +264,34 @@ impl<T: Send> Closable for Ring<T> {
 /// buffer is drained. Dropping the stream unsubscribes it.
 ///
 /// It implements [`futures_core::Stream`], and [`recv`](Self::recv) needs no extension trait.
-pub struct EventStream<T> {
-    ring: Arc<Ring<T>>,
+pub struct EventStream<T: Clone> {
+    ring: Arc<StreamRing<T>>,
+    hub: Arc<StreamHub<T>>,
     event: Weak<dyn Detach>,
-    id: u64,
 }
 
-impl<T> EventStream<T> {
-    pub(crate) fn new(ring: Arc<Ring<T>>, event: Weak<dyn Detach>, id: u64) -> Self {
-        EventStream { ring, event, id }
+/// The payload of a received item.
+fn owned<T: Clone>(item: Option<Result<Item<T>, Lagged>>) -> Option<Result<T, Lagged>> {
+    item.map(|item| item.map(Item::into_inner))
+}
+
+impl<T: Clone> EventStream<T> {
+    pub(crate) fn new(
+        ring: Arc<StreamRing<T>>,
+        hub: Arc<StreamHub<T>>,
+        event: Weak<dyn Detach>,
+    ) -> Self {
+        EventStream { ring, hub, event }
     }
 
     /// The next item: `None` once the bus is shut down and the buffer drained.
     pub async fn recv(&mut self) -> Option<Result<T, Lagged>> {
-        std::future::poll_fn(|cx| self.ring.poll_recv(cx)).await
+        std::future::poll_fn(|cx| self.ring.poll_recv(cx).map(owned)).await
     }
 
     /// The next item if one is buffered, without waiting.
     pub fn try_recv(&mut self) -> Option<Result<T, Lagged>> {
-        self.ring.try_recv()
+        owned(self.ring.try_recv())
     }
 
     /// Items buffered now (never more than [`capacity`](Self::capacity)).
@@ -195,23 +315,25 @@ impl<T> EventStream<T> {
     }
 }
 
-impl<T> futures_core::Stream for EventStream<T> {
+impl<T: Clone> futures_core::Stream for EventStream<T> {
     type Item = Result<T, Lagged>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.ring.poll_recv(cx)
+        self.ring.poll_recv(cx).map(owned)
     }
 }
 
-impl<T> Drop for EventStream<T> {
+impl<T: Clone> Drop for EventStream<T> {
     fn drop(&mut self) {
-        if let Some(event) = self.event.upgrade() {
-            event.detach(self.id);
+        if let Some(listener) = self.hub.remove(&self.ring)
+            && let Some(event) = self.event.upgrade()
+        {
+            event.detach(listener);
         }
     }
 }
 
-impl<T> fmt::Debug for EventStream<T> {
+impl<T: Clone> fmt::Debug for EventStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStream")
             .field("buffered", &self.len())

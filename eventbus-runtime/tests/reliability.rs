@@ -927,6 +927,62 @@ async fn a_slow_stream_consumer_sees_lagged_and_memory_stays_bounded() {
     assert_eq!(job.listener_count(), 0);
 }
 
+/// Streams of a payload that owns heap memory share one copy per event between them; each
+/// still receives every event, in order, as its own value.
+#[tokio::test(start_paused = true)]
+async fn several_streams_each_receive_every_event_and_leave_independently() {
+    let manifest = eventbus_runtime::__doc::manifest(&[("note", Some("String"))]);
+    let core = BusCore::new(manifest);
+    let note: Event<String> = Event::new(&core, manifest.event("note").unwrap());
+    let plain = note.on(|_| {});
+    let mut streams: Vec<_> = (0..3).map(|_| note.subscribe()).collect();
+    assert_eq!(note.listener_count(), 4, "each stream counts as a listener");
+    for n in 0..5 {
+        note.emit(format!("note {n}"));
+    }
+    for stream in &mut streams {
+        for n in 0..5 {
+            assert_eq!(stream.try_recv(), Some(Ok(format!("note {n}"))));
+        }
+        assert_eq!(stream.try_recv(), None);
+    }
+    // A stream that leaves takes nothing from the others.
+    let last = streams.pop().unwrap();
+    drop(last);
+    assert_eq!(note.listener_count(), 3);
+    note.emit("after".into());
+    for stream in &mut streams {
+        assert_eq!(stream.try_recv(), Some(Ok("after".to_string())));
+    }
+    drop(streams);
+    assert_eq!(
+        note.listener_count(),
+        1,
+        "the streams' feeder leaves with the last stream"
+    );
+    plain.unsubscribe();
+    assert_eq!(note.listener_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn remove_all_listeners_ends_delivery_to_existing_streams_for_good() {
+    let manifest = eventbus_runtime::__doc::manifest(&[("note", Some("String"))]);
+    let core = BusCore::new(manifest);
+    let note: Event<String> = Event::new(&core, manifest.event("note").unwrap());
+    let mut old = note.subscribe();
+    note.emit("before".into());
+    note.remove_all_listeners();
+    assert_eq!(note.listener_count(), 0);
+    let mut new = note.subscribe();
+    note.emit("after".into());
+    assert_eq!(old.try_recv(), Some(Ok("before".to_string())));
+    assert_eq!(old.try_recv(), None, "a removed stream stays removed");
+    assert_eq!(new.try_recv(), Some(Ok("after".to_string())));
+    drop(old);
+    note.emit("still".into());
+    assert_eq!(new.try_recv(), Some(Ok("still".to_string())));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_stream_wakes_its_consumer_and_ends_at_shutdown() {
     let (core, job) = job_bus(Policies::NONE, |b| b);
