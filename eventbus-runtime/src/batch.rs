@@ -113,7 +113,7 @@ impl<T: Payload> BatchHandler<T> {
     pub(crate) fn deliver(self: &Arc<Self>, items: Vec<T>) {
         let start = Instant::now();
         match self.call(&items) {
-            Ok(()) => self.ctx.delivered(&self.info, start.elapsed()),
+            Ok(()) => self.ctx.delivered(&self.info, Some(start.elapsed())),
             Err(error) => {
                 self.info.record(false, Some(start.elapsed()));
                 // A retry holds the batch in a new task: only with room for one more.

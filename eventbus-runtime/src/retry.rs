@@ -118,9 +118,9 @@ impl Drop for RetrySlot {
 
 impl EventCtx {
     /// Counts a successful call.
-    pub(crate) fn delivered(&self, info: &HandlerInfo, elapsed: Duration) {
+    pub(crate) fn delivered(&self, info: &HandlerInfo, elapsed: Option<Duration>) {
         if self.shared.instrumented {
-            info.record(true, Some(elapsed));
+            info.record(true, elapsed);
             self.counters.add(Stat::Delivered, 1);
         }
     }
@@ -160,7 +160,7 @@ pub(crate) fn retry_later<P, C>(
                 let start = Instant::now();
                 match call(pending.payload()) {
                     Ok(()) => {
-                        ctx.delivered(&info, start.elapsed());
+                        ctx.delivered(&info, Some(start.elapsed()));
                         pending.done();
                         return;
                     }

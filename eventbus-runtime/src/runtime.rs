@@ -159,12 +159,17 @@ impl Runtime {
     /// Runs `work` unless shutdown abandons it first: `None` then.
     pub(crate) async fn unless_abandoned<F: Future>(&self, work: F) -> Option<F::Output> {
         let mut work = pin!(work);
+        // Not started until polled: most handler calls finish on their first poll, and only
+        // one that waits pays for registering with the shutdown notification.
         let mut abandoned = pin!(self.abandoned());
         std::future::poll_fn(|cx| {
-            if abandoned.as_mut().poll(cx).is_ready() {
+            if self.is_abandoned() {
                 return Poll::Ready(None);
             }
-            work.as_mut().poll(cx).map(Some)
+            if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            abandoned.as_mut().poll(cx).map(|()| None)
         })
         .await
     }
