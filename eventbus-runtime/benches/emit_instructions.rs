@@ -7,6 +7,13 @@
 //! Arguments: `eventbus` or `direct`, the listener count, the number of emits, and the payload
 //! (`small` or `package`, as in `benches/emit.rs`). The script runs each case twice with
 //! different emit counts and divides the difference, so set-up cost drops out.
+//!
+//! A third kind, `slices`, times instead of counting: it alternates slices of 2,000 emits
+//! through eventbus and through the direct calls, the given number of times, and prints the
+//! fastest slice of each in ns per emit. On a machine shared with other work the fastest slice
+//! is the one least disturbed, and both sides are measured in the same moments:
+//!
+//!     <bench binary> slices 10 3000 small
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -69,6 +76,42 @@ fn run<T: eventbus_runtime::Payload>(
             for _ in 0..emits {
                 event.emit_ref(black_box(&payload));
             }
+        }
+        "slices" => {
+            let core = BusCore::new(&MANIFEST);
+            let event: Event<T> = Event::new(&core, &EVENTS[event]);
+            for _ in 0..listeners {
+                let counter = counter.clone();
+                event.on(move |_: &T| increment(&counter));
+            }
+            let direct: Direct<T> = (0..listeners)
+                .map(|_| {
+                    let counter = counter.clone();
+                    Box::new(move |_: &T| increment(&counter)) as Box<dyn Fn(&T) + Send + Sync>
+                })
+                .collect();
+            let slice = 2000u32;
+            let (mut best_e, mut best_d) = (f64::MAX, f64::MAX);
+            for _ in 0..emits {
+                let t = std::time::Instant::now();
+                for _ in 0..slice {
+                    event.emit_ref(black_box(&payload));
+                }
+                best_e = best_e.min(t.elapsed().as_nanos() as f64 / slice as f64);
+                let t = std::time::Instant::now();
+                for _ in 0..slice {
+                    let payload = black_box(&payload);
+                    for handler in black_box(&direct) {
+                        handler(payload);
+                    }
+                }
+                best_d = best_d.min(t.elapsed().as_nanos() as f64 / slice as f64);
+            }
+            println!(
+                "{listeners} eventbus {best_e:.2} direct {best_d:.2} ratio {:.2}",
+                best_e / best_d
+            );
+            return;
         }
         "direct" => {
             let direct: Direct<T> = (0..listeners)

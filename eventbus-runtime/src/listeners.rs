@@ -85,6 +85,16 @@ impl<T> Listener<Handler<T>> {
     }
 }
 
+/// Hands a failed call to the emitter's `on_error`, out of the emit loop's way.
+#[cold]
+#[inline(never)]
+fn report<T, E>(on_error: &mut E, listener: &Entry<T>, failure: Box<CallError>)
+where
+    E: FnMut(&Entry<T>, CallError),
+{
+    on_error(listener, *failure);
+}
+
 /// The listeners of one event, in subscription order.
 pub(crate) struct ListenerList<T: 'static> {
     snapshot: Rcu<Snapshot<T>>,
@@ -209,6 +219,14 @@ impl<T: 'static> ListenerList<T> {
         listener.state.load(Ordering::Acquire) == ACTIVE || self.claim_once(listener)
     }
 
+    /// [`claim`](Self::claim) out of the emit loop's way: taken only once a listener was
+    /// removed during the emit, or when the list has `once` listeners.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&self, listener: &Entry<T>) -> bool {
+        self.claim(listener)
+    }
+
     /// The state was not [`ACTIVE`]: claims a `once` listener, refuses a removed one.
     #[cold]
     #[inline(never)]
@@ -236,58 +254,26 @@ impl<T: 'static> ListenerList<T> {
         // A lock-free borrow of the snapshot; listeners added meanwhile land in a new snapshot
         // and are not called by this emit.
         self.snapshot.read(|snapshot| {
-            let mut next = 0;
-            while next < snapshot.calls().len() {
-                next = self.dispatch_from(snapshot, next, removals, payload, &mut on_error);
-            }
-        });
-    }
-
-    /// Calls the listeners from index `first` on, until the end or a panic; returns the index
-    /// to resume at.
-    #[inline(always)]
-    fn dispatch_from(
-        &self,
-        snapshot: &Snapshot<T>,
-        first: usize,
-        removals: u64,
-        payload: &T,
-        on_error: &mut impl FnMut(&Entry<T>, CallError),
-    ) -> usize {
-        // One unwind guard around the rest of the loop rather than one per handler: it costs
-        // nothing while no handler panics, and keeps the per-listener work to one compare and
-        // a call. After a panic the loop resumes with the following listener. The loop reads
-        // `calls` only; `entries` (same index) only when a listener must be claimed or failed.
-        let calls = snapshot.calls();
-        let entries = snapshot.entries();
-        // Lets the compiler drop the bounds checks on `entries[i]`.
-        assert_eq!(calls.len(), entries.len());
-        // With a `once` listener in the list every call claims first: no count matches.
-        let removals = if snapshot.has_once() {
-            u64::MAX
-        } else {
-            removals
-        };
-        // Where a panic happened. Written before each call, never read in the loop: the loop
-        // counter itself stays in a register.
-        let mut current = first;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            for i in first..calls.len() {
-                current = i;
-                if (self.removals.load(Ordering::Acquire) == removals || self.claim(&entries[i]))
-                    && let Err(error) = calls[i].call(payload)
+            let calls = snapshot.calls();
+            let entries = snapshot.entries();
+            // Lets the compiler drop the bounds checks on `entries[i]`.
+            assert_eq!(calls.len(), entries.len());
+            // With a `once` listener in the list every call claims first: no count matches.
+            let removals = if snapshot.has_once() {
+                u64::MAX
+            } else {
+                removals
+            };
+            // Per listener: one compare (was anything removed since this emit began?) and one
+            // call, which catches its own panic (`snapshot::trampoline`).
+            for (call, entry) in calls.iter().zip(entries) {
+                if (self.removals.load(Ordering::Acquire) == removals || self.claim_slow(entry))
+                    && let Some(failure) = call.call(payload)
                 {
-                    on_error(&entries[i], CallError::Returned(error));
+                    report(&mut on_error, entry, failure);
                 }
             }
-        }));
-        match outcome {
-            Ok(()) => calls.len(),
-            Err(panic) => {
-                on_error(&entries[current], CallError::Panicked(panic));
-                current + 1
-            }
-        }
+        });
     }
 
     /// [`dispatch`](Self::dispatch) for instrumented events: `on_outcome` gets every call's
