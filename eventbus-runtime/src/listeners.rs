@@ -88,11 +88,11 @@ impl<T> Listener<Handler<T>> {
 /// Hands a failed call to the emitter's `on_error`, out of the emit loop's way.
 #[cold]
 #[inline(never)]
-fn report<T, E>(on_error: &mut E, listener: &Entry<T>, failure: Box<CallError>)
+fn report<T, E>(on_error: &mut E, listener: &Entry<T>, failure: CallError)
 where
     E: FnMut(&Entry<T>, CallError),
 {
-    on_error(listener, *failure);
+    on_error(listener, failure);
 }
 
 /// The listeners of one event, in subscription order.
@@ -270,7 +270,7 @@ impl<T: 'static> ListenerList<T> {
                 if (self.removals.load(Ordering::Acquire) == removals || self.claim_slow(entry))
                     && let Some(failure) = call.call(payload)
                 {
-                    report(&mut on_error, entry, failure);
+                    report(&mut on_error, entry, *failure);
                 }
             }
         });
