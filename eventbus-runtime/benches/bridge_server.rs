@@ -75,7 +75,20 @@ fn monotonic_us() -> u64 {
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
-/// Emits `n` events, all at once (`rate == 0`) or `rate` per second; returns the time taken.
+/// The `i`th of `n` events, stamped now.
+fn payload(i: u64, n: u64) -> PackageEvent {
+    PackageEvent {
+        dnp_name: "geth.dnp.dappnode.eth".to_owned(),
+        version: "0.1.45".to_owned(),
+        operation: "install".to_owned(),
+        status: "downloading".to_owned(),
+        progress: (i + 1) as f64 / n as f64,
+        sent_at: monotonic_us(),
+    }
+}
+
+/// Emits `n` events in a loop on this (blocking) thread, all at once (`rate == 0`) or `rate`
+/// per second; returns the time taken.
 fn burst(event: &Event<PackageEvent>, n: u64, rate: u64) -> Duration {
     let start = Instant::now();
     for i in 0..n {
@@ -88,14 +101,7 @@ fn burst(event: &Event<PackageEvent>, n: u64, rate: u64) -> Duration {
                 std::thread::sleep(due - now);
             }
         }
-        event.emit(PackageEvent {
-            dnp_name: "geth.dnp.dappnode.eth".to_owned(),
-            version: "0.1.45".to_owned(),
-            operation: "install".to_owned(),
-            status: "downloading".to_owned(),
-            progress: (i + 1) as f64 / n as f64,
-            sent_at: monotonic_us(),
-        });
+        event.emit(payload(i, n));
     }
     start.elapsed()
 }

@@ -148,6 +148,11 @@ pub async fn run(
     producers.spawn(notifier(bus.clone(), world.clone(), options.pace));
 
     let closing = bridge.clone();
+    // Small frames go out at once instead of waiting for the browser's delayed ACK
+    // (docs/bridge.md, "Serving it").
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
