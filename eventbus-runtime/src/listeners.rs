@@ -85,14 +85,17 @@ impl<T> Listener<Handler<T>> {
     }
 }
 
-/// Hands a failed call to the emitter's `on_error`, out of the emit loop's way.
+/// Hands a failed call to the emitter's `on_error`, out of the emit loop's way. Takes the box
+/// as it came back from the call: unboxing in the loop instead moved 24 bytes and freed the box
+/// there, and the larger loop measured about 15 % slower at 10 and 100 listeners.
 #[cold]
 #[inline(never)]
-fn report<T, E>(on_error: &mut E, listener: &Entry<T>, failure: CallError)
+#[allow(clippy::boxed_local)]
+fn report<T, E>(on_error: &mut E, listener: &Entry<T>, failure: Box<CallError>)
 where
     E: FnMut(&Entry<T>, CallError),
 {
-    on_error(listener, failure);
+    on_error(listener, *failure);
 }
 
 /// The listeners of one event, in subscription order.
@@ -270,7 +273,7 @@ impl<T: 'static> ListenerList<T> {
                 if (self.removals.load(Ordering::Acquire) == removals || self.claim_slow(entry))
                     && let Some(failure) = call.call(payload)
                 {
-                    report(&mut on_error, entry, *failure);
+                    report(&mut on_error, entry, failure);
                 }
             }
         });
