@@ -740,6 +740,15 @@ impl<T: Payload> EventInner<T> {
     /// event-level policy, the bus is not instrumented and not shut down (the `slow` flag).
     #[inline]
     fn dispatch(self: &Arc<Self>, payload: &T) {
+        if !self.listeners.is_empty() {
+            self.dispatch_listeners(payload);
+        }
+    }
+
+    /// [`dispatch`](Self::dispatch) with at least one listener: kept out of line, so that the
+    /// emit that reaches nobody stays a few instructions inlined into its caller.
+    #[inline(never)]
+    fn dispatch_listeners(self: &Arc<Self>, payload: &T) {
         self.listeners.dispatch(payload, |listener, error| {
             // No JSON shared between the failures of one emit here: the cache's drop would
             // cost every emit, failing or not.
