@@ -55,6 +55,12 @@ pub use eventbus_runtime::*;
 pub use eventbus_macros::event_bus;
 
 /// Any JSON value: the Rust type of the manifest's `json` primitive.
+///
+/// ```
+/// // A `json` field holds any JSON value.
+/// let settings: eventbus::Json = serde_json::from_str(r#"{"theme": "dark", "fontSize": 14}"#).unwrap();
+/// assert_eq!(settings["fontSize"], 14);
+/// ```
 pub type Json = serde_json::Value;
 
 /// Includes the Rust code that `eventbus_codegen::Builder` wrote to `OUT_DIR`.

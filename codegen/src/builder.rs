@@ -37,6 +37,21 @@ pub struct Builder {
 impl Builder {
     /// A builder for the manifest at `path` (relative paths are relative to the crate root,
     /// where cargo runs build scripts).
+    ///
+    /// ```
+    /// use eventbus_codegen::Builder;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("eventbus-doc-builder-new-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let manifest = dir.join("events.yaml");
+    /// std::fs::write(&manifest, "version: 1\npackage: demo\nevents:\n  ping: { payload: { n: u32 } }\n").unwrap();
+    ///
+    /// // In a build script the output goes to `$OUT_DIR`; here, next to the manifest.
+    /// let rust = Builder::new(&manifest).out_dir(&dir).build().unwrap();
+    /// assert_eq!(rust, dir.join("events.rs"));
+    /// assert!(std::fs::read_to_string(&rust).unwrap().contains("pub struct Ping"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Builder {
             manifest: path.into(),
@@ -49,12 +64,37 @@ impl Builder {
     }
 
     /// Where to write the Rust file (default: `$OUT_DIR`).
+    ///
+    /// ```
+    /// use eventbus_codegen::Builder;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("eventbus-doc-builder-out-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("events.yaml"), "version: 1\npackage: demo\nevents:\n  ping: {}\n").unwrap();
+    ///
+    /// let rust = Builder::new(dir.join("events.yaml")).out_dir(dir.join("generated")).build().unwrap();
+    /// assert_eq!(rust, dir.join("generated").join("events.rs")); // the directory is created
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.out_dir = Some(dir.into());
         self
     }
 
     /// The Rust file's name (default `events.rs`; then `include_events!("name.rs")`).
+    ///
+    /// ```
+    /// use eventbus_codegen::Builder;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("eventbus-doc-builder-name-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("billing.yaml"), "version: 1\npackage: billing\nevents:\n  invoicePaid: {}\n").unwrap();
+    ///
+    /// // A second manifest of the same crate, then `eventbus::include_events!("billing.rs")`.
+    /// let rust = Builder::new(dir.join("billing.yaml")).out_dir(&dir).file_name("billing.rs").build().unwrap();
+    /// assert_eq!(rust.file_name().unwrap(), "billing.rs");
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn file_name(mut self, name: impl Into<String>) -> Self {
         self.file_name = name.into();
         self
@@ -93,12 +133,42 @@ impl Builder {
     }
 
     /// Generates only these events (and the types they use).
+    ///
+    /// ```
+    /// use eventbus_codegen::Builder;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("eventbus-doc-builder-events-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let manifest = "version: 1\npackage: demo\nevents:\n  ping: { payload: { n: u32 } }\n  pong: { payload: { n: u32 } }\n";
+    /// std::fs::write(dir.join("events.yaml"), manifest).unwrap();
+    ///
+    /// let rust = Builder::new(dir.join("events.yaml")).out_dir(&dir).events(["ping"]).build().unwrap();
+    /// let code = std::fs::read_to_string(rust).unwrap();
+    /// assert!(code.contains("pub struct Ping") && !code.contains("pub struct Pong"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.settings = self.settings.events(names);
         self
     }
 
     /// Generates only the events of these categories.
+    ///
+    /// ```
+    /// use eventbus_codegen::Builder;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("eventbus-doc-builder-categories-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let manifest = "version: 1\npackage: demo\nevents:\n  \
+    ///     chainSync: { category: chain, payload: { peers: u32 } }\n  \
+    ///     invoicePaid: { category: billing, payload: { cents: u32 } }\n";
+    /// std::fs::write(dir.join("events.yaml"), manifest).unwrap();
+    ///
+    /// let rust = Builder::new(dir.join("events.yaml")).out_dir(&dir).categories(["chain"]).build().unwrap();
+    /// let code = std::fs::read_to_string(rust).unwrap();
+    /// assert!(code.contains("pub struct ChainSync") && !code.contains("pub struct InvoicePaid"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.settings = self.settings.categories(names);
         self
@@ -108,6 +178,19 @@ impl Builder {
     ///
     /// The error renders every problem of the manifest rustc-style, both through `Display`
     /// and `Debug`, so `.unwrap()` in `build.rs` prints a readable report.
+    ///
+    /// ```
+    /// use eventbus_codegen::Builder;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("eventbus-doc-builder-build-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("events.yaml"), "version: 1\npackage: demo\nevents:\n  x:\n    payload: Strng\n").unwrap();
+    ///
+    /// let err = Builder::new(dir.join("events.yaml")).out_dir(&dir).build().unwrap_err();
+    /// assert_eq!(err.errors().next().unwrap().message, "unknown type `Strng`");
+    /// assert!(!dir.join("events.rs").exists()); // nothing written
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn build(self) -> Result<PathBuf, Error> {
         // Emitted first so that a broken manifest is re-read once it is fixed.
         println!("cargo:rerun-if-changed={}", self.manifest.display());
@@ -199,6 +282,19 @@ pub fn compile(path: impl Into<PathBuf>) {
 /// Writes `contents` to `path` unless the file already holds exactly that, so that unchanged
 /// output keeps its timestamp and does not trigger rebuilds. Creates parent directories.
 /// Returns whether the file was written.
+///
+/// ```
+/// use eventbus_codegen::write_if_changed;
+///
+/// let dir = std::env::temp_dir().join(format!("eventbus-doc-write-{}", std::process::id()));
+/// let path = dir.join("ui").join("events.ts"); // `ui/` is created
+///
+/// assert!(write_if_changed(&path, b"export {};\n")?); // written
+/// assert!(!write_if_changed(&path, b"export {};\n")?); // the same: left alone
+/// assert!(write_if_changed(&path, b"export const x = 1;\n")?);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
     if std::fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(false);

@@ -6,6 +6,15 @@ use std::path::{Path, PathBuf};
 
 /// A position in the manifest: 1-based line and column (in characters), and a length in
 /// characters for the caret underline.
+///
+/// ```
+/// use eventbus_codegen::Span;
+///
+/// // Line 5, columns 14 to 18 (`Strng`).
+/// let span = Span::new(5, 14, 5);
+/// assert_eq!((span.line, span.column, span.len), (5, 14, 5));
+/// assert!(Span::new(2, 1, 1) < span); // ordered by position
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span {
     /// 1-based line.
@@ -18,12 +27,27 @@ pub struct Span {
 
 impl Span {
     /// A span at `line:column`, `len` characters long.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Model, Span};
+    ///
+    /// let err = Model::parse("events.yaml", "version: 1\npackage: demo\nevents:\n  x:\n    payload: Strng\n").unwrap_err();
+    /// assert_eq!(err.diagnostics[0].span, Span::new(5, 14, 5));
+    /// ```
     pub const fn new(line: usize, column: usize, len: usize) -> Self {
         Span { line, column, len }
     }
 }
 
 /// How bad a finding is.
+///
+/// ```
+/// use eventbus_codegen::{Diagnostic, Severity, Span};
+///
+/// let warning = Diagnostic::warning(Span::new(3, 5, 4), "event `ping` has no description");
+/// assert_eq!(warning.severity, Severity::Warning);
+/// assert!(Severity::Error < Severity::Warning); // errors sort first
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// The manifest is rejected.
@@ -34,6 +58,13 @@ pub enum Severity {
 
 impl Severity {
     /// `"error"` or `"warning"`.
+    ///
+    /// ```
+    /// use eventbus_codegen::Severity;
+    ///
+    /// assert_eq!(Severity::Error.as_str(), "error");
+    /// assert_eq!(Severity::Warning.as_str(), "warning");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -43,6 +74,16 @@ impl Severity {
 }
 
 /// One finding about the manifest.
+///
+/// ```
+/// use eventbus_codegen::{Model, Severity};
+///
+/// let err = Model::parse("events.yaml", "version: 1\npackage: demo\nevents:\n  x:\n    payload: Strng\n").unwrap_err();
+/// let finding = &err.diagnostics[0];
+/// assert_eq!(finding.severity, Severity::Error);
+/// assert_eq!(finding.message, "unknown type `Strng`");
+/// assert_eq!((finding.span.line, finding.span.column), (5, 14));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Error or warning.
@@ -59,6 +100,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at `span`.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Severity, Span};
+    ///
+    /// let d = Diagnostic::error(Span::new(1, 10, 1), "unsupported manifest version 2");
+    /// assert_eq!((d.severity, d.label.as_str(), d.help.as_deref()), (Severity::Error, "", None));
+    /// ```
     pub fn error(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
@@ -70,6 +118,13 @@ impl Diagnostic {
     }
 
     /// A warning at `span`.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Span};
+    ///
+    /// let d = Diagnostic::warning(Span::new(4, 3, 4), "event `ping` is deprecated");
+    /// assert_eq!(d.headline("events.yaml"), "events.yaml:4:3: warning: event `ping` is deprecated");
+    /// ```
     pub fn warning(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
@@ -78,12 +133,27 @@ impl Diagnostic {
     }
 
     /// Sets the caret label.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Span};
+    ///
+    /// let d = Diagnostic::error(Span::new(1, 10, 1), "unsupported manifest version 2").label("only 1 exists");
+    /// assert!(d.render("events.yaml", "version: 2\n").contains("^ only 1 exists"));
+    /// ```
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
         self
     }
 
     /// Sets the `help:` line.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Span};
+    ///
+    /// let d = Diagnostic::error(Span::new(1, 10, 1), "unsupported manifest version 2").help("write `version: 1`");
+    /// assert_eq!(d.help.as_deref(), Some("write `version: 1`"));
+    /// assert!(d.render("events.yaml", "version: 2\n").ends_with("= help: write `version: 1`\n"));
+    /// ```
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
@@ -159,6 +229,13 @@ impl Diagnostic {
     }
 
     /// The one-line form `path:line:column: error: message` used in compiler-error strings.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Span};
+    ///
+    /// let d = Diagnostic::error(Span::new(5, 14, 5), "unknown type `Strng`");
+    /// assert_eq!(d.headline("events.yaml"), "events.yaml:5:14: error: unknown type `Strng`");
+    /// ```
     pub fn headline(&self, path: impl AsRef<Path>) -> String {
         format!(
             "{}:{}:{}: {}: {}",
@@ -176,6 +253,18 @@ impl Diagnostic {
 ///
 /// `Debug` prints the same rustc-style report as `Display`, so that `.unwrap()` and `?` in a
 /// build script or `main` show the report rather than the struct.
+///
+/// ```
+/// use eventbus_codegen::Model;
+/// use std::path::Path;
+///
+/// let source = "version: 1\npackage: demo\nevents:\n  x:\n    payload: Strng\n";
+/// let err = Model::parse("events.yaml", source).unwrap_err();
+/// assert_eq!((err.path.as_path(), err.source_text.as_str()), (Path::new("events.yaml"), source));
+/// assert_eq!(err.diagnostics.len(), 1);
+/// assert!(err.to_string().starts_with("error: unknown type `Strng`\n --> events.yaml:5:14"));
+/// assert_eq!(format!("{err:?}"), err.to_string()); // `.unwrap()` shows the report
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error {
     /// The manifest's path as given by the front-end.
@@ -188,6 +277,21 @@ pub struct Error {
 
 impl Error {
     /// Only the errors (the warnings left out).
+    ///
+    /// ```
+    /// use eventbus_codegen::{Diagnostic, Error, Span};
+    ///
+    /// let err = Error {
+    ///     path: "events.yaml".into(),
+    ///     source_text: String::new(),
+    ///     diagnostics: vec![
+    ///         Diagnostic::error(Span::new(5, 14, 5), "unknown type `Strng`"),
+    ///         Diagnostic::warning(Span::new(3, 3, 4), "event `ping` is deprecated"),
+    ///     ],
+    /// };
+    /// let errors: Vec<_> = err.errors().map(|d| d.message.as_str()).collect();
+    /// assert_eq!(errors, ["unknown type `Strng`"]);
+    /// ```
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics
             .iter()
@@ -195,6 +299,14 @@ impl Error {
     }
 
     /// An error that is not about a place in the manifest (the file is missing, say).
+    ///
+    /// ```
+    /// use eventbus_codegen::Error;
+    ///
+    /// let err = Error::io("events.yaml", "cannot read `events.yaml`: permission denied");
+    /// assert_eq!(err.diagnostics[0].message, "cannot read `events.yaml`: permission denied");
+    /// assert_eq!(err.errors().count(), 1);
+    /// ```
     pub fn io(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error {
             path: path.into(),
@@ -206,6 +318,15 @@ impl Error {
 
 impl Error {
     /// Every finding in the compact form ([`Diagnostic::render_compact`]), for logs and pipes.
+    ///
+    /// ```
+    /// use eventbus_codegen::Model;
+    ///
+    /// let err = Model::parse("events.yaml", "version: 1\npackage: demo\nevents:\n  x:\n    payload: Strng\n").unwrap_err();
+    /// let compact = err.render_compact();
+    /// assert!(compact.starts_with("events.yaml:5:14: error: unknown type `Strng`\n"));
+    /// assert!(compact.contains("5 |     payload: Strng\n"));
+    /// ```
     pub fn render_compact(&self) -> String {
         let mut out: Vec<String> = self
             .diagnostics

@@ -19,6 +19,16 @@ use serde::Serialize;
 use crate::model::{EventDef, Field, Model, Primitive, TypeKind, TypeRef};
 
 /// How serious a change is.
+///
+/// ```
+/// use eventbus_codegen::{Model, diff};
+///
+/// let old: Model = "version: 1\npackage: demo\nevents:\n  a: {}\n".parse().unwrap();
+/// let new: Model = "version: 1\npackage: demo\nevents:\n  a: {}\n  b: {}\n".parse().unwrap();
+/// let changes = diff::diff(&old, &new);
+/// assert_eq!(changes[0].level, diff::Level::Safe); // a new event breaks nobody
+/// assert_eq!(diff::diff(&new, &old)[0].level, diff::Level::Breaking); // a removed one does
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -32,6 +42,13 @@ pub enum Level {
 
 impl Level {
     /// `breaking`, `warning` or `safe`.
+    ///
+    /// ```
+    /// use eventbus_codegen::diff::Level;
+    ///
+    /// assert_eq!(Level::Breaking.as_str(), "breaking");
+    /// assert!(Level::Breaking < Level::Warning); // most serious first
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Breaking => "breaking",
@@ -42,6 +59,16 @@ impl Level {
 }
 
 /// One classified change.
+///
+/// ```
+/// use eventbus_codegen::{Model, diff};
+///
+/// let old: Model = "version: 1\npackage: demo\nevents:\n  a: { payload: { x: u32 } }\n".parse().unwrap();
+/// let new: Model = "version: 1\npackage: demo\nevents:\n  a: { payload: { x: string } }\n".parse().unwrap();
+/// let change = &diff::diff(&old, &new)[0];
+/// assert_eq!((change.level, change.path.as_str()), (diff::Level::Breaking, "events.a.payload.x"));
+/// println!("{} [{}]: {}", change.path, change.rule, change.message);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// Breaking, warning or safe.
@@ -422,11 +449,31 @@ fn widens(a: Primitive, b: Primitive) -> bool {
 }
 
 /// Whether any change is breaking.
+///
+/// ```
+/// use eventbus_codegen::{Model, diff};
+///
+/// let old: Model = "version: 1\npackage: demo\nevents:\n  a: {}\n".parse().unwrap();
+/// let new: Model = "version: 1\npackage: demo\nevents:\n  a: {}\n  b: {}\n".parse().unwrap();
+/// assert!(!diff::has_breaking(&diff::diff(&old, &new))); // an event added
+/// assert!(diff::has_breaking(&diff::diff(&new, &old))); // an event removed
+/// ```
 pub fn has_breaking(changes: &[Change]) -> bool {
     changes.iter().any(|c| c.level == Level::Breaking)
 }
 
 /// A plain-text report, one line per change.
+///
+/// ```
+/// use eventbus_codegen::{Model, diff};
+///
+/// let old: Model = "version: 1\npackage: demo\nevents:\n  a: { payload: { x: u32, y: string? } }\n".parse().unwrap();
+/// let new: Model = "version: 1\npackage: demo\nevents:\n  a: { payload: { x: u32 } }\n".parse().unwrap();
+/// let report = diff::text_report(&diff::diff(&old, &new));
+/// assert!(report.starts_with("breaking: events.a.payload.y [FIELD_REMOVED] "));
+/// assert!(report.ends_with("\n1 breaking, 0 warning, 0 safe\n"));
+/// assert_eq!(diff::text_report(&[]), "no changes\n");
+/// ```
 pub fn text_report(changes: &[Change]) -> String {
     if changes.is_empty() {
         return "no changes\n".to_owned();
@@ -454,6 +501,16 @@ pub fn text_report(changes: &[Change]) -> String {
 }
 
 /// A Markdown report for pull-request comments.
+///
+/// ```
+/// use eventbus_codegen::{Model, diff};
+///
+/// let old: Model = "version: 1\npackage: demo\nevents:\n  a: { payload: { x: u32, y: string? } }\n".parse().unwrap();
+/// let new: Model = "version: 1\npackage: demo\nevents:\n  a: { payload: { x: u32 } }\n".parse().unwrap();
+/// let report = diff::markdown_report(&diff::diff(&old, &new));
+/// assert!(report.starts_with("### Event manifest changes\n\n| Level | Path | Rule | Change |\n"));
+/// assert!(report.contains("| ❌ breaking | `events.a.payload.y` | `FIELD_REMOVED` |"));
+/// ```
 pub fn markdown_report(changes: &[Change]) -> String {
     let mut out = String::from("### Event manifest changes\n\n");
     if changes.is_empty() {

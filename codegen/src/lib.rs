@@ -64,6 +64,17 @@ pub use settings::Settings;
 
 impl Model {
     /// Parses and checks a manifest. `path` is only used in error reports.
+    ///
+    /// ```
+    /// use eventbus_codegen::Model;
+    ///
+    /// let model = Model::parse("events.yaml", "version: 1\npackage: demo\nevents:\n  ping: { payload: { n: u32 } }\n").unwrap();
+    /// assert_eq!(model.events[0].payload.as_deref(), Some("Ping"));
+    ///
+    /// // `path` only names the file in reports.
+    /// let err = Model::parse("config/bus.yaml", "version: 1\npackage: demo\nevents: {}\nfoo: 1\n").unwrap_err();
+    /// assert!(err.to_string().contains("--> config/bus.yaml:"));
+    /// ```
     pub fn parse(path: impl AsRef<Path>, source: &str) -> Result<Model, Error> {
         let path = path.as_ref();
         let fail = |diagnostics| Error {
@@ -91,6 +102,18 @@ impl Model {
     }
 
     /// Reads and checks the manifest at `path`.
+    ///
+    /// ```
+    /// use eventbus_codegen::Model;
+    ///
+    /// let path = std::env::temp_dir().join(format!("eventbus-doc-load-{}.yaml", std::process::id()));
+    /// std::fs::write(&path, "version: 1\npackage: demo\nevents:\n  ping: {}\n").unwrap();
+    /// assert_eq!(Model::load(&path).unwrap().package, "demo");
+    /// # std::fs::remove_file(&path).unwrap();
+    ///
+    /// let err = Model::load("no/such/events.yaml").unwrap_err();
+    /// assert!(err.diagnostics[0].message.starts_with("cannot read `no/such/events.yaml`"));
+    /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Model, Error> {
         let path = path.as_ref();
         let source = read_manifest(path).map_err(|message| Error::io(path, message))?;

@@ -34,16 +34,46 @@ pub struct Model {
 
 impl Model {
     /// Looks a type up by name.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Model, TypeKind};
+    ///
+    /// let model: Model = "version: 1\npackage: demo\ntypes:\n  Level:\n    enum: [low, high]\nevents:\n  alarm: { payload: { level: Level } }\n"
+    ///     .parse()
+    ///     .unwrap();
+    /// assert!(matches!(model.type_def("Level").unwrap().kind, TypeKind::Enum(_)));
+    /// assert!(model.type_def("Alarm").is_some()); // the inline payload type
+    /// assert!(model.type_def("Nope").is_none());
+    /// ```
     pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
         self.types.iter().find(|t| t.name == name)
     }
 
     /// Looks an event up by its manifest name.
+    ///
+    /// ```
+    /// use eventbus_codegen::Model;
+    ///
+    /// let model: Model = "version: 1\npackage: demo\nevents:\n  chainSync: { category: chain, payload: { peers: u32 } }\n"
+    ///     .parse()
+    ///     .unwrap();
+    /// assert_eq!(model.event("chainSync").unwrap().payload.as_deref(), Some("ChainSync"));
+    /// assert!(model.event("chain_sync").is_none()); // the manifest name, as written
+    /// ```
     pub fn event(&self, name: &str) -> Option<&EventDef> {
         self.events.iter().find(|e| e.name == name)
     }
 
     /// The categories in order of first appearance.
+    ///
+    /// ```
+    /// use eventbus_codegen::Model;
+    ///
+    /// let model: Model = "version: 1\npackage: demo\nevents:\n  a: { category: chain }\n  b: {}\n  c: { category: chain }\n"
+    ///     .parse()
+    ///     .unwrap();
+    /// assert_eq!(model.categories(), ["chain", "general"]);
+    /// ```
     pub fn categories(&self) -> Vec<&str> {
         let mut seen: Vec<&str> = Vec::new();
         for e in &self.events {
@@ -56,6 +86,16 @@ impl Model {
 
     /// A stable 64-bit FNV-1a hash of the model, in hex: changes whenever anything a consumer
     /// could observe changes.
+    ///
+    /// ```
+    /// use eventbus_codegen::Model;
+    ///
+    /// let v1: Model = "version: 1\npackage: demo\nevents:\n  ping: { payload: { n: u32 } }\n".parse().unwrap();
+    /// let v2: Model = "version: 1\npackage: demo\nevents:\n  ping: { payload: { n: u64 } }\n".parse().unwrap();
+    /// assert_eq!(v1.fingerprint().len(), 16);
+    /// assert_eq!(v1.fingerprint(), v1.clone().fingerprint());
+    /// assert_ne!(v1.fingerprint(), v2.fingerprint());
+    /// ```
     pub fn fingerprint(&self) -> String {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in format!("{self:?}").bytes() {
@@ -67,6 +107,17 @@ impl Model {
 }
 
 /// A named type: a struct of fields or a string enum.
+///
+/// ```
+/// use eventbus_codegen::{Model, TypeKind};
+///
+/// let source = "version: 1\npackage: demo\ntypes:\n  Peer:\n    description: A node we sync from.\n    fields: { host: string, port: u16 }\nevents:\n  ping: {}\n";
+/// let model: Model = source.parse().unwrap();
+/// let peer = model.type_def("Peer").unwrap();
+/// assert_eq!(peer.description.as_deref(), Some("A node we sync from."));
+/// let TypeKind::Struct(fields) = &peer.kind else { panic!("a struct") };
+/// assert_eq!(fields.len(), 2);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeDef {
     /// PascalCase name, the same in Rust and TypeScript.
@@ -80,6 +131,16 @@ pub struct TypeDef {
 }
 
 /// Where a type came from.
+///
+/// ```
+/// use eventbus_codegen::Model;
+/// use eventbus_codegen::model::TypeOrigin;
+///
+/// let source = "version: 1\npackage: demo\ntypes:\n  Peer:\n    fields: { host: string }\nevents:\n  ping: { payload: { n: u32 } }\n";
+/// let model: Model = source.parse().unwrap();
+/// assert_eq!(model.type_def("Peer").unwrap().origin, TypeOrigin::Declared);
+/// assert_eq!(model.type_def("Ping").unwrap().origin, TypeOrigin::InlinePayload("ping".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeOrigin {
     /// Declared under `types:`.
@@ -89,6 +150,19 @@ pub enum TypeOrigin {
 }
 
 /// The shape of a named type.
+///
+/// ```
+/// use eventbus_codegen::{Model, TypeKind};
+///
+/// let source = "version: 1\npackage: demo\ntypes:\n  Level:\n    enum: [low, high]\nevents:\n  alarm: { payload: { level: Level, note: string? } }\n";
+/// let model: Model = source.parse().unwrap();
+/// for t in &model.types {
+///     match &t.kind {
+///         TypeKind::Struct(fields) => assert_eq!((t.name.as_str(), fields.len()), ("Alarm", 2)),
+///         TypeKind::Enum(values) => assert_eq!((t.name.as_str(), values.len()), ("Level", 2)),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeKind {
     /// An object with named fields.
@@ -98,6 +172,17 @@ pub enum TypeKind {
 }
 
 /// A field of a struct type.
+///
+/// ```
+/// use eventbus_codegen::{Model, TypeKind};
+///
+/// let source = "version: 1\npackage: demo\nevents:\n  alarm:\n    payload:\n      note: string?\n      level: { type: u8, description: \"1 to 5\" }\n";
+/// let model: Model = source.parse().unwrap();
+/// let TypeKind::Struct(fields) = &model.type_def("Alarm").unwrap().kind else { panic!("a struct") };
+/// assert_eq!((fields[0].name.as_str(), fields[0].optional), ("note", true));
+/// assert_eq!((fields[1].ty.to_string(), fields[1].description.as_deref()), ("u8".to_owned(), Some("1 to 5")));
+/// assert!(!fields[1].boxed);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     /// The JSON name, exactly as written in the manifest.
@@ -114,6 +199,16 @@ pub struct Field {
 }
 
 /// A value of a string enum.
+///
+/// ```
+/// use eventbus_codegen::{Model, TypeKind};
+///
+/// let source = "version: 1\npackage: demo\ntypes:\n  Status:\n    enum: [in_progress, done]\nevents:\n  ping: {}\n";
+/// let model: Model = source.parse().unwrap();
+/// let TypeKind::Enum(values) = &model.type_def("Status").unwrap().kind else { panic!("an enum") };
+/// let values: Vec<_> = values.iter().map(|v| v.value.as_str()).collect();
+/// assert_eq!(values, ["in_progress", "done"]); // the JSON form, as written
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnumValue {
     /// The JSON form, exactly as written.
@@ -121,6 +216,16 @@ pub struct EnumValue {
 }
 
 /// A type expression.
+///
+/// ```
+/// use eventbus_codegen::{Model, Primitive, TypeKind, TypeRef};
+///
+/// let source = "version: 1\npackage: demo\nevents:\n  tagged:\n    payload:\n      tags: string[]\n      scores: map<u64>\n";
+/// let model: Model = source.parse().unwrap();
+/// let TypeKind::Struct(fields) = &model.type_def("Tagged").unwrap().kind else { panic!("a struct") };
+/// assert_eq!(fields[0].ty, TypeRef::List(Box::new(TypeRef::Primitive(Primitive::String))));
+/// assert_eq!(fields[1].ty.to_string(), "map<u64>");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TypeRef {
     /// A built-in type.
@@ -136,6 +241,14 @@ pub enum TypeRef {
 impl TypeRef {
     /// Whether a 64-bit integer occurs anywhere in this expression (such values travel as
     /// JSON strings).
+    ///
+    /// ```
+    /// use eventbus_codegen::{Primitive, TypeRef};
+    ///
+    /// let ids = TypeRef::List(Box::new(TypeRef::Primitive(Primitive::U64)));
+    /// assert!(ids.has_int64()); // sent as `["1", "2"]` in JSON
+    /// assert!(!TypeRef::Primitive(Primitive::U32).has_int64());
+    /// ```
     pub fn has_int64(&self) -> bool {
         match self {
             TypeRef::Primitive(p) => p.is_int64(),
@@ -158,6 +271,15 @@ impl std::fmt::Display for TypeRef {
 }
 
 /// The built-in types of the manifest.
+///
+/// ```
+/// use eventbus_codegen::Primitive;
+///
+/// let p = Primitive::parse("timestamp").unwrap();
+/// assert_eq!(p, Primitive::Timestamp);
+/// assert_eq!(p.int_range(), Some((-(1 << 53) + 1, (1 << 53) - 1)));
+/// assert_eq!(Primitive::ALL.len(), 14);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Primitive {
     /// UTF-8 text.
@@ -210,6 +332,13 @@ impl Primitive {
     ];
 
     /// The manifest spelling.
+    ///
+    /// ```
+    /// use eventbus_codegen::Primitive;
+    ///
+    /// assert_eq!(Primitive::F64.as_str(), "f64");
+    /// assert!(Primitive::ALL.iter().all(|p| Primitive::parse(p.as_str()) == Some(*p)));
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Primitive::String => "string",
@@ -230,16 +359,37 @@ impl Primitive {
     }
 
     /// Parses a manifest spelling.
+    ///
+    /// ```
+    /// use eventbus_codegen::Primitive;
+    ///
+    /// assert_eq!(Primitive::parse("u64"), Some(Primitive::U64));
+    /// assert_eq!(Primitive::parse("String"), None); // case matters
+    /// ```
     pub fn parse(s: &str) -> Option<Primitive> {
         Primitive::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
     /// `i64` or `u64`: these travel as JSON strings so no value changes in JavaScript.
+    ///
+    /// ```
+    /// use eventbus_codegen::Primitive;
+    ///
+    /// assert!(Primitive::I64.is_int64());
+    /// assert!(!Primitive::Timestamp.is_int64()); // a plain JSON number
+    /// ```
     pub fn is_int64(self) -> bool {
         matches!(self, Primitive::I64 | Primitive::U64)
     }
 
     /// The inclusive range of an integer primitive (`timestamp` included), or `None`.
+    ///
+    /// ```
+    /// use eventbus_codegen::Primitive;
+    ///
+    /// assert_eq!(Primitive::U8.int_range(), Some((0, 255)));
+    /// assert_eq!(Primitive::F32.int_range(), None);
+    /// ```
     pub fn int_range(self) -> Option<(i128, i128)> {
         const SAFE: i128 = (1 << 53) - 1;
         Some(match self {
@@ -258,6 +408,33 @@ impl Primitive {
 }
 
 /// An event.
+///
+/// ```
+/// use eventbus_codegen::Model;
+/// use eventbus_codegen::model::{Scope, UiDirection};
+///
+/// let source = r#"
+/// version: 1
+/// package: demo
+/// events:
+///   packageInstalled:
+///     category: packages
+///     description: A package was installed.
+///     payload: { dnpName: string }
+///     persist: true
+///     ui: to_ui
+///     scope: distributed
+///     deprecated: "use packageInstall"
+///     example: { dnpName: geth.dnp.dappnode.eth }
+/// "#;
+/// let model: Model = source.parse().unwrap();
+/// let e = model.event("packageInstalled").unwrap();
+/// assert_eq!((e.category.as_str(), e.payload.as_deref()), ("packages", Some("PackageInstalled")));
+/// assert_eq!((e.persist, e.ui, e.scope), (true, UiDirection::ToUi, Scope::Distributed));
+/// assert_eq!(e.deprecated.as_deref(), Some("use packageInstall"));
+/// assert_eq!(e.example.as_ref().unwrap()["dnpName"], "geth.dnp.dappnode.eth");
+/// assert!(e.policies.is_empty());
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct EventDef {
     /// The manifest name, camelCase (`packageInstall`): the JSON and wire name.
@@ -306,6 +483,18 @@ impl std::fmt::Debug for EventDef {
 }
 
 /// Delivery policies of an event (see [`eventbus_runtime::Policies`] for their meaning).
+///
+/// ```
+/// use eventbus_codegen::Model;
+/// use std::time::Duration;
+///
+/// let source = "version: 1\npackage: demo\nevents:\n  ping:\n    throttle: 500ms\n    retry: 3\n";
+/// let model: Model = source.parse().unwrap();
+/// let policies = model.event("ping").unwrap().policies;
+/// assert_eq!(policies.throttle, Some(Duration::from_millis(500)));
+/// assert_eq!(policies.retry.unwrap().attempts, 3);
+/// assert!(policies.debounce.is_none());
+/// ```
 #[derive(Clone, Copy, PartialEq, Default)]
 pub struct Policies {
     /// At most one delivery per interval.
@@ -353,6 +542,14 @@ impl std::fmt::Debug for Policies {
 
 impl Policies {
     /// Whether no policy is set.
+    ///
+    /// ```
+    /// use eventbus_codegen::model::Policies;
+    /// use std::time::Duration;
+    ///
+    /// assert!(Policies::default().is_empty());
+    /// assert!(!Policies { throttle: Some(Duration::from_secs(1)), ..Policies::default() }.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         *self == Policies::default()
     }

@@ -23,12 +23,35 @@ pub struct Settings {
 
 impl Settings {
     /// Keeps only the named events (combined with [`Settings::categories`] as a union).
+    ///
+    /// ```
+    /// use eventbus_codegen::{Model, Settings};
+    ///
+    /// let model: Model = "version: 1\npackage: demo\nevents:\n  ping: {}\n  pong: {}\n".parse().unwrap();
+    /// let only_ping = Settings::default().events(["ping"]).apply(&model).unwrap();
+    /// assert_eq!(only_ping.events.len(), 1);
+    ///
+    /// let err = Settings::default().events(["pingg"]).apply(&model).unwrap_err();
+    /// assert!(err.starts_with("unknown event `pingg` (did you mean `ping`?)"));
+    /// ```
     pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.events = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
     /// Keeps only the events of these categories.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Model, Settings};
+    ///
+    /// let model: Model = "version: 1\npackage: demo\nevents:\n  a: { category: x }\n  b: { category: y }\n  c: { category: z }\n"
+    ///     .parse()
+    ///     .unwrap();
+    /// // The union of the named events and the categories.
+    /// let kept = Settings::default().categories(["x"]).events(["c"]).apply(&model).unwrap();
+    /// let names: Vec<_> = kept.events.iter().map(|e| e.name.as_str()).collect();
+    /// assert_eq!(names, ["a", "c"]);
+    /// ```
     pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.categories = Some(names.into_iter().map(Into::into).collect());
         self
@@ -36,6 +59,21 @@ impl Settings {
 
     /// The model restricted to the selected events and the types they use. Names that match
     /// nothing are an error listing what exists.
+    ///
+    /// ```
+    /// use eventbus_codegen::{Model, Settings};
+    ///
+    /// let model: Model = "version: 1\npackage: demo\nevents:\n  ping: { payload: { n: u32 } }\n  pong: { payload: { n: u32 } }\n"
+    ///     .parse()
+    ///     .unwrap();
+    /// assert_eq!(model.types.len(), 2);
+    ///
+    /// // Only the types the kept events use remain.
+    /// let ping = Settings::default().events(["ping"]).apply(&model).unwrap();
+    /// assert_eq!(ping.types.len(), 1);
+    /// assert_eq!(ping.types[0].name, "Ping");
+    /// assert_eq!(Settings::default().apply(&model).unwrap(), model); // no selection: everything
+    /// ```
     pub fn apply(&self, model: &Model) -> Result<Model, String> {
         if self.events.is_none() && self.categories.is_none() {
             return Ok(model.clone());

@@ -82,6 +82,23 @@ impl CircuitBreakerConfig {
 }
 
 /// The state of a handler's circuit breaker, as shown by [`BusCore::stats`](crate::BusCore::stats).
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, CircuitBreakerConfig, CircuitState, Event, HandlerOptions};
+///
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// let breaker = CircuitBreakerConfig { sliding_window: 2, minimum_calls: 2, ..CircuitBreakerConfig::default() };
+/// ping.on_with(HandlerOptions::new().circuit_breaker(breaker), |_| Err::<(), _>("down"));
+/// let state = || core.stats().event("ping").unwrap().handlers[0].circuit.unwrap();
+///
+/// assert_eq!(state(), CircuitState::Closed);
+/// ping.emit(1);
+/// ping.emit(2);
+/// assert_eq!(state(), CircuitState::Open);
+/// assert_eq!(CircuitState::HalfOpen.to_string(), "half-open");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CircuitState {
     /// Calls go through; outcomes are recorded.

@@ -13,6 +13,29 @@ use crate::shared::EventConfig;
 
 /// A type built from a configured [`BusCore`]: the core itself, or a generated `EventBus`
 /// (whose `builder()` returns a `BusBuilder<EventBus>`).
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusBuilder, BusCore, Event, FromCore};
+///
+/// // What generated code does for its `EventBus`.
+/// struct Bus {
+///     core: BusCore,
+///     ping: Event<u32>,
+/// }
+///
+/// impl FromCore for Bus {
+///     fn from_core(core: BusCore) -> Self {
+///         let ping = Event::new(&core, core.manifest().event("ping").unwrap());
+///         Bus { core, ping }
+///     }
+/// }
+///
+/// let bus: Bus = BusBuilder::new(manifest).instrument(true).build().unwrap();
+/// bus.ping.on(|_| ());
+/// bus.ping.emit(1);
+/// assert_eq!(bus.core.stats().event("ping").unwrap().delivered, 1);
+/// ```
 pub trait FromCore: Sized {
     /// Wraps the core (generated code: `EventBus::with_core`).
     fn from_core(core: BusCore) -> Self;
@@ -27,6 +50,25 @@ impl FromCore for BusCore {
 /// Overrides of one event's policies, given to [`BusBuilder::event`]. Each setter takes a value
 /// to set the policy or `None` to turn off what the manifest declares; a policy not mentioned
 /// stays as in the manifest.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32")), ("pong", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, CircuitBreakerConfig, CircuitState, Event};
+///
+/// let core: BusCore = BusCore::builder(manifest)
+///     .circuit_breaker(CircuitBreakerConfig::default()) // every handler gets a breaker…
+///     .event("ping", |e| e.circuit_breaker(None)) // …except those of `ping`
+///     .build()
+///     .unwrap();
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// let pong: Event<u32> = Event::new(&core, manifest.event("pong").unwrap());
+/// ping.on(|_| ());
+/// pong.on(|_| ());
+///
+/// let stats = core.stats();
+/// assert_eq!(stats.event("ping").unwrap().handlers[0].circuit, None);
+/// assert_eq!(stats.event("pong").unwrap().handlers[0].circuit, Some(CircuitState::Closed));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventOptions {
     throttle: Setting<Duration>,
@@ -48,6 +90,32 @@ fn setting<T>(value: Option<T>) -> Setting<T> {
 
 impl EventOptions {
     /// `throttle`: at most one delivery per `interval`, leading and trailing edge.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .event("ping", |e| e.throttle(Duration::from_secs(1)))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// ping.on(move |n| sink.lock().unwrap().push(*n));
+    ///
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(*seen.lock().unwrap(), [1]); // leading edge
+    /// tokio::time::sleep(Duration::from_secs(2)).await;
+    /// assert_eq!(*seen.lock().unwrap(), [1, 3]); // trailing edge: the latest one
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn throttle(mut self, interval: impl Into<Option<Duration>>) -> Self {
         self.throttle = setting(interval.into());
@@ -55,6 +123,32 @@ impl EventOptions {
     }
 
     /// `debounce`: deliver once events have been quiet for `interval` (trailing edge).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .event("ping", |e| e.debounce(Duration::from_millis(300)))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// ping.on(move |n| sink.lock().unwrap().push(*n));
+    ///
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// assert!(seen.lock().unwrap().is_empty());
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// assert_eq!(*seen.lock().unwrap(), [3]);
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn debounce(mut self, interval: impl Into<Option<Duration>>) -> Self {
         self.debounce = setting(interval.into());
@@ -62,6 +156,29 @@ impl EventOptions {
     }
 
     /// `rate_limit`: a token bucket; excess events wait in a bounded queue.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, Policies, RateLimit};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// // The manifest says `rate_limit: 1/h`; this bus turns it off.
+    /// let one_per_hour = RateLimit { count: 1, per: Duration::from_secs(3600), burst: 1 };
+    /// let policies = Policies { rate_limit: Some(one_per_hour), ..Policies::NONE };
+    /// # let manifest = eventbus_runtime::__doc::manifest_with(&[("ping", Some("u32"), policies)]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .event("ping", |e| e.rate_limit(None))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// ping.on(move |n| sink.lock().unwrap().push(*n));
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
+    /// ```
     #[cfg(feature = "async")]
     pub fn rate_limit(mut self, limit: impl Into<Option<RateLimit>>) -> Self {
         self.rate_limit = setting(limit.into());
@@ -69,6 +186,26 @@ impl EventOptions {
     }
 
     /// `batch`: the size and window of this event's batch handlers.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{Batch, BusCore, Event};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .event("ping", |e| e.batch(Batch { max_size: 3, max_wait: Duration::from_secs(60) }))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let batches = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = batches.clone();
+    /// ping.on_batch(move |batch: &[u32]| sink.lock().unwrap().push(batch.to_vec()));
+    /// for n in 1..=6 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(*batches.lock().unwrap(), [vec![1, 2, 3], vec![4, 5, 6]]);
+    /// ```
     #[cfg(feature = "async")]
     pub fn batch(mut self, batch: impl Into<Option<Batch>>) -> Self {
         self.batch = setting(batch.into());
@@ -76,6 +213,30 @@ impl EventOptions {
     }
 
     /// `retry`: attempts and backoff of failed handlers of this event.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, Retry};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let retry = Retry { attempts: 3, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) };
+    /// let core: BusCore = BusCore::builder(manifest).event("ping", |e| e.retry(retry)).build().unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let counter = calls.clone();
+    /// // Fails twice, then succeeds: the third attempt is the last one allowed.
+    /// ping.on(move |_| if counter.fetch_add(1, Ordering::SeqCst) < 2 { Err("flaky") } else { Ok(()) });
+    /// ping.emit(1);
+    ///
+    /// tokio::time::sleep(Duration::from_secs(5)).await;
+    /// assert_eq!(calls.load(Ordering::SeqCst), 3);
+    /// assert!(core.dead_letters().is_empty().unwrap());
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn retry(mut self, retry: impl Into<Option<Retry>>) -> Self {
         self.retry = setting(retry.into());
@@ -84,6 +245,27 @@ impl EventOptions {
 
     /// A circuit breaker for each handler of this event (`None`: none, even if the bus has a
     /// default).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, CircuitBreakerConfig, CircuitState, DeadLetterReason, Event};
+    ///
+    /// // Opens once 2 of the last 2 calls failed.
+    /// let strict = CircuitBreakerConfig { sliding_window: 2, minimum_calls: 2, ..CircuitBreakerConfig::default() };
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .event("ping", |e| e.circuit_breaker(strict))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(core.stats().event("ping").unwrap().handlers[0].circuit, Some(CircuitState::Open));
+    /// // The third event never reached the handler.
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!((letters[2].reason, letters[2].attempts), (DeadLetterReason::CircuitOpen, 0));
+    /// ```
     pub fn circuit_breaker(mut self, config: impl Into<Option<CircuitBreakerConfig>>) -> Self {
         self.circuit_breaker = setting(config.into());
         self
@@ -93,6 +275,35 @@ impl EventOptions {
     /// manifest's `concurrency` (`None`: the bus's default,
     /// [`BusBuilder::async_concurrency`]). A handler's
     /// [`HandlerOptions::concurrency`](crate::HandlerOptions::concurrency) still wins.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest).event("ping", |e| e.concurrency(1)).build().unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (r, m) = (running.clone(), most.clone());
+    /// ping.on_async(move |_| {
+    ///     let (running, most) = (r.clone(), m.clone());
+    ///     async move {
+    ///         most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+    ///         tokio::time::sleep(Duration::from_millis(10)).await;
+    ///         running.fetch_sub(1, Ordering::SeqCst);
+    ///     }
+    /// });
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// assert!(core.shutdown().await.is_clean());
+    /// assert_eq!(most.load(Ordering::SeqCst), 1); // one call at a time
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -111,6 +322,27 @@ impl EventOptions {
     /// How many events each async handler of this event holds waiting for a free slot, instead
     /// of the manifest's `queue` (`None`: the bus's default, [`BusBuilder::async_queue`]). A
     /// handler's [`HandlerOptions::queue`](crate::HandlerOptions::queue) still wins.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, DeadLetterReason, Event};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .event("ping", |e| e.concurrency(1).queue(1))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_async(|_| tokio::time::sleep(Duration::from_millis(10)));
+    /// ping.emit(1); // runs
+    /// ping.emit(2); // waits
+    /// ping.emit(3); // no room: dead-lettered
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!((letters[0].reason, letters[0].payload.clone()), (DeadLetterReason::Overflow, 3.into()));
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn queue(mut self, capacity: impl Into<Option<usize>>) -> Self {
         self.queue = setting(capacity.into());
@@ -119,6 +351,22 @@ impl EventOptions {
 }
 
 /// Why a bus could not be built.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BuildError, BusCore, CircuitBreakerConfig};
+///
+/// let err = BusCore::builder(manifest).event("pnig", |e| e).build().unwrap_err();
+/// assert_eq!(err, BuildError::UnknownEvent { name: "pnig".into(), suggestion: Some("ping") });
+///
+/// let broken = CircuitBreakerConfig { failure_rate_threshold: 0.0, ..CircuitBreakerConfig::default() };
+/// let err = BusCore::builder(manifest).event("ping", |e| e.circuit_breaker(broken)).build().unwrap_err();
+/// assert!(matches!(err, BuildError::Invalid { event: Some("ping"), .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "event `ping`: circuit breaker: failure_rate_threshold must be in (0, 100], not 0"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -244,6 +492,15 @@ impl<B> fmt::Debug for BusBuilder<B> {
 
 impl<B: FromCore> BusBuilder<B> {
     /// A builder for a bus of `manifest` with the defaults.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusBuilder, BusCore};
+    ///
+    /// // The same as `BusCore::builder(manifest)`.
+    /// let core: BusCore = BusBuilder::new(manifest).build().unwrap();
+    /// assert_eq!(core.manifest().package, "demo");
+    /// ```
     pub fn new(manifest: &'static ManifestMeta) -> Self {
         BusBuilder {
             manifest,
@@ -274,6 +531,20 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// Overrides the policies of the event named `name` (its manifest name, `"packageInstall"`).
     /// Several calls for the same event apply in order.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, CircuitBreakerConfig, Event};
+    ///
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .event("ping", |e| e.circuit_breaker(CircuitBreakerConfig::default()))
+    ///     .event("ping", |e| e.circuit_breaker(None)) // applied last: wins
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| ());
+    /// assert_eq!(core.stats().event("ping").unwrap().handlers[0].circuit, None);
+    /// ```
     pub fn event(
         mut self,
         name: &str,
@@ -286,6 +557,24 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// A circuit breaker for every handler of every event whose manifest declares none
     /// (default: none; an event or a handler may still set or refuse its own).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, CircuitBreakerConfig, CircuitState, Event};
+    ///
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .circuit_breaker(CircuitBreakerConfig::default())
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| ());
+    /// assert_eq!(core.stats().event("ping").unwrap().handlers[0].circuit, Some(CircuitState::Closed));
+    ///
+    /// // The configuration is checked by `build()`.
+    /// let broken = CircuitBreakerConfig { sliding_window: 0, ..CircuitBreakerConfig::default() };
+    /// let err = BusCore::builder(manifest).circuit_breaker(broken).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "circuit breaker: sliding_window and half_open_calls must be at least 1");
+    /// ```
     pub fn circuit_breaker(mut self, config: impl Into<Option<CircuitBreakerConfig>>) -> Self {
         self.circuit_breaker = config.into();
         self
@@ -293,6 +582,24 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// Where dead letters go (default: [`MemoryDeadLetters`] with
     /// [`defaults::DEAD_LETTER_CAPACITY`](crate::defaults::DEAD_LETTER_CAPACITY)).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event, MemoryDeadLetters};
+    ///
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .dead_letters(MemoryDeadLetters::with_capacity(2))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// // Only the two newest letters are kept.
+    /// assert_eq!(core.dead_letters().len().unwrap(), 2);
+    /// assert_eq!(core.dead_letters().evicted(), 1);
+    /// ```
     pub fn dead_letters(mut self, store: impl DeadLetterStore) -> Self {
         self.store = Some(Box::new(store));
         self
@@ -304,6 +611,19 @@ impl<B: FromCore> BusBuilder<B> {
     /// increments and two clock reads per handler). Failures, retries, dead letters,
     /// rejections, suppressions, lag and the listener and dead-letter gauges are counted either
     /// way.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core: BusCore = BusCore::builder(manifest).instrument(true).build().unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| ());
+    /// ping.emit(1);
+    /// ping.emit(2);
+    /// let stats = core.stats();
+    /// assert_eq!((stats.event("ping").unwrap().emitted, stats.event("ping").unwrap().delivered), (2, 2));
+    /// ```
     pub fn instrument(mut self, on: bool) -> Self {
         self.instrument = Some(on);
         self
@@ -311,6 +631,23 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// Runs timers, retries and async handlers on this runtime (default: the runtime `build()`
     /// is called in, else an internal one; see `docs/reliability.md`).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// // Built outside any runtime: async handlers run on the one given.
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let core: BusCore = BusCore::builder(manifest).runtime(runtime.handle().clone()).build().unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// ping.on_async(move |n| {
+    ///     let tx = tx.clone();
+    ///     async move { tx.send(n * 2).unwrap() }
+    /// });
+    /// ping.emit(21);
+    /// assert_eq!(runtime.block_on(rx.recv()), Some(42));
+    /// ```
     #[cfg(feature = "async")]
     pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
         self.runtime = Some(handle);
@@ -319,6 +656,28 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// The retry policy of every event whose manifest declares none (default: none: a failed
     /// handler is dead-lettered at once).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, DeadLetterReason, Event, Retry};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .retry(Retry { attempts: 3, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) })
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// ping.emit(1);
+    /// assert!(core.dead_letters().is_empty().unwrap()); // a retry is scheduled
+    ///
+    /// tokio::time::sleep(Duration::from_secs(5)).await;
+    /// let letter = &core.dead_letters().list().unwrap()[0];
+    /// assert_eq!((letter.reason, letter.attempts), (DeadLetterReason::Failed, 3));
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn retry(mut self, retry: impl Into<Option<Retry>>) -> Self {
         self.retry = retry.into();
@@ -326,6 +685,30 @@ impl<B: FromCore> BusBuilder<B> {
     }
 
     /// How retry delays are randomised (default [`Jitter::Full`](crate::Jitter::Full)).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, Jitter, Retry};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .retry(Retry { attempts: 2, backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(1) })
+    ///     .jitter(Jitter::None)
+    ///     .build()
+    ///     .unwrap();
+    /// let delays = Arc::new(Mutex::new(Vec::new()));
+    /// let log = delays.clone();
+    /// core.on_failure(move |f| log.lock().unwrap().push(f.retry_in()));
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// ping.emit(1);
+    /// // Exactly the backoff, not a random delay below it.
+    /// assert_eq!(delays.lock().unwrap()[0], Some(Duration::from_millis(250)));
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn jitter(mut self, jitter: crate::runtime::Jitter) -> Self {
         self.settings.jitter = jitter;
@@ -334,6 +717,35 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// The concurrency of async handlers of events whose manifest declares no `concurrency`
     /// (default [`defaults::async_concurrency`](crate::defaults::async_concurrency)).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest).async_concurrency(2).build().unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (r, m) = (running.clone(), most.clone());
+    /// ping.on_async(move |_| {
+    ///     let (running, most) = (r.clone(), m.clone());
+    ///     async move {
+    ///         most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+    ///         tokio::time::sleep(Duration::from_millis(10)).await;
+    ///         running.fetch_sub(1, Ordering::SeqCst);
+    ///     }
+    /// });
+    /// for n in 1..=5 {
+    ///     ping.emit(n);
+    /// }
+    /// assert!(core.shutdown().await.is_clean());
+    /// assert_eq!(most.load(Ordering::SeqCst), 2);
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -350,6 +762,23 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// The queue of async handlers of events whose manifest declares no `queue` (default
     /// [`defaults::ASYNC_QUEUE`](crate::defaults::ASYNC_QUEUE)).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, DeadLetterReason, Event};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest).async_concurrency(1).async_queue(0).build().unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_async(|_| tokio::time::sleep(Duration::from_millis(10)));
+    /// ping.emit(1); // runs
+    /// ping.emit(2); // nowhere to wait: dead-lettered
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!((letters[0].reason, letters[0].payload.clone()), (DeadLetterReason::Overflow, 2.into()));
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn async_queue(mut self, capacity: usize) -> Self {
         self.settings.async_queue = capacity;
@@ -376,6 +805,26 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// The queue of rate-limited events (default
     /// [`defaults::RATE_LIMIT_QUEUE`](crate::defaults::RATE_LIMIT_QUEUE)).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, DeadLetterReason, Event, Policies, RateLimit};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let one_per_hour = RateLimit { count: 1, per: Duration::from_secs(3600), burst: 1 };
+    /// # let manifest = eventbus_runtime::__doc::manifest_with(&[("ping", Some("u32"), Policies { rate_limit: Some(one_per_hour), ..Policies::NONE })]);
+    /// let core: BusCore = BusCore::builder(manifest).rate_limit_queue(1).build().unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| ());
+    /// ping.emit(1); // delivered
+    /// ping.emit(2); // waits for a token
+    /// ping.emit(3); // the queue is full: dead-lettered
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!(letters.len(), 1);
+    /// assert_eq!((letters[0].reason, letters[0].payload.clone()), (DeadLetterReason::Overflow, 3.into()));
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn rate_limit_queue(mut self, capacity: usize) -> Self {
         self.settings.rate_limit_queue = capacity;
@@ -384,6 +833,27 @@ impl<B: FromCore> BusBuilder<B> {
 
     /// How long [`BusCore::shutdown`] waits (default
     /// [`defaults::SHUTDOWN_TIMEOUT`](crate::defaults::SHUTDOWN_TIMEOUT)).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .shutdown_timeout(Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_async(|_| tokio::time::sleep(Duration::from_secs(3600)));
+    /// ping.emit(1);
+    ///
+    /// let report = core.shutdown().await; // gives up after 50ms
+    /// assert!(report.timed_out);
+    /// assert_eq!(report.unfinished[0].event, "ping");
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.settings.shutdown_timeout = timeout;
@@ -391,6 +861,20 @@ impl<B: FromCore> BusBuilder<B> {
     }
 
     /// Builds the bus, checking every event's policies.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Policies, Retry};
+    /// use std::time::Duration;
+    ///
+    /// // A manifest written by hand, with `retry.attempts: 0`.
+    /// let never = Retry { attempts: 0, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) };
+    /// # let manifest = eventbus_runtime::__doc::manifest_with(&[("ping", Some("u32"), Policies { retry: Some(never), ..Policies::NONE })]);
+    /// let err = BusCore::builder(manifest).build().unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "event `ping`: `retry.attempts` counts the first attempt and must be at least 1"
+    /// );
+    /// ```
     pub fn build(self) -> Result<B, BuildError> {
         let manifest = self.manifest;
         for (name, _) in &self.events {

@@ -82,6 +82,25 @@ pub(crate) struct CoreSettings {
 /// themselves here; it dereferences to its core, so `bus.errors()`, `bus.stats()`,
 /// `bus.dead_letters()` and `bus.shutdown()` are the methods below. Cloning is cheap; clones
 /// share everything.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// let last = Arc::new(AtomicU32::new(0));
+/// let sink = last.clone();
+/// ping.on(move |n| sink.store(*n, Ordering::SeqCst));
+///
+/// // Clones share everything: the clone sees the same events, handlers and counters.
+/// let clone = core.clone();
+/// clone.emit_json("ping", "7").unwrap();
+/// assert_eq!(last.load(Ordering::SeqCst), 7);
+/// assert_eq!(clone.stats().event("ping").unwrap().listeners, 1);
+/// ```
 #[derive(Clone)]
 pub struct BusCore {
     inner: Arc<CoreInner>,
@@ -101,6 +120,16 @@ impl BusCore {
     /// Creates a core for a bus built from `manifest`, with the manifest's policies and the
     /// defaults (see [`BusCore::builder`] to change them).
     ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// assert_eq!(ping.name(), "ping");
+    /// assert!(!core.is_shut_down());
+    /// ```
+    ///
     /// # Panics
     ///
     /// If the manifest declares a policy this build cannot honour (generated code refuses to
@@ -113,6 +142,14 @@ impl BusCore {
 
     /// A builder for a core of `manifest`: policies overridden per event, retry, circuit
     /// breakers, dead-letter store, runtime, instrumentation.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    ///
+    /// let core = BusCore::builder(manifest).instrument(true).build().unwrap();
+    /// assert!(core.stats().instrumented);
+    /// ```
     pub fn builder(manifest: &'static ManifestMeta) -> BusBuilder<BusCore> {
         BusBuilder::new(manifest)
     }
@@ -161,6 +198,15 @@ impl BusCore {
     }
 
     /// The manifest this bus was generated from.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    ///
+    /// let core = BusCore::new(manifest);
+    /// assert_eq!(core.manifest().package, "demo");
+    /// assert_eq!(core.manifest().event("ping").unwrap().payload, Some("u32"));
+    /// ```
     pub fn manifest(&self) -> &'static ManifestMeta {
         self.inner.shared.manifest
     }
@@ -277,6 +323,25 @@ impl BusCore {
 
     /// [`errors`](Self::errors) with a buffer of `capacity` failures.
     ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, Lagged};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let mut errors = core.errors_with_capacity(1);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// ping.emit(1);
+    /// ping.emit(2);
+    ///
+    /// // Room for one failure: the first was dropped from this stream (not from the bus).
+    /// assert_eq!(errors.recv().await.unwrap().unwrap_err(), Lagged(1));
+    /// assert_eq!(errors.recv().await.unwrap().unwrap().payload(), &serde_json::json!(2));
+    /// # }
+    /// ```
+    ///
     /// # Panics
     ///
     /// If `capacity` is 0.
@@ -292,6 +357,20 @@ impl BusCore {
     }
 
     /// The dead-letter queue: list, re-dispatch and discard events handlers could not process.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("disk full"));
+    /// ping.emit(7);
+    ///
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!(letters[0].error, "disk full");
+    /// assert_eq!(letters[0].payload, 7);
+    /// ```
     pub fn dead_letters(&self) -> DeadLetters {
         DeadLetters { core: self.clone() }
     }
@@ -337,6 +416,21 @@ impl BusCore {
     /// as [`FailureKind::Rejected`](crate::FailureKind::Rejected) and dead-lettered, and
     /// [`emit_json`](Self::emit_json) returns [`DispatchError::ShutDown`]. An emit racing with
     /// `close` may still be delivered. `shutdown()` does this and then drains.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, DeadLetterReason, DispatchError, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|n| println!("ping {n}"));
+    /// core.close();
+    ///
+    /// assert_eq!(core.emit_json("ping", "1"), Err(DispatchError::ShutDown { event: "ping" }));
+    /// ping.emit(2); // refused: dead-lettered instead of delivered
+    /// let letter = core.dead_letters().list().unwrap().pop().unwrap();
+    /// assert_eq!((letter.reason, letter.payload), (DeadLetterReason::ShutDown, 2.into()));
+    /// ```
     pub fn close(&self) {
         if self.inner.shared.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -347,6 +441,16 @@ impl BusCore {
     }
 
     /// Whether [`close`](Self::close) or `shutdown()` was called.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    ///
+    /// let core = BusCore::new(manifest);
+    /// assert!(!core.is_shut_down());
+    /// core.close();
+    /// assert!(core.is_shut_down());
+    /// ```
     pub fn is_shut_down(&self) -> bool {
         self.inner.shared.is_closed()
     }
@@ -483,32 +587,129 @@ impl DeadLetters {
     }
 
     /// Every letter, oldest first.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// let payloads: Vec<_> = core.dead_letters().list()?.into_iter().map(|l| l.payload).collect();
+    /// assert_eq!(payloads, [1, 2, 3]);
+    /// # Ok::<(), eventbus_runtime::StoreError>(())
+    /// ```
     pub fn list(&self) -> Result<Vec<DeadLetter>, StoreError> {
         self.store().list()
     }
 
     /// The letter with this id.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_labeled("mailer", |_| Err::<(), _>("smtp down"));
+    /// ping.emit(3);
+    ///
+    /// let id = core.dead_letters().list()?[0].id;
+    /// let letter = core.dead_letters().get(id)?.unwrap();
+    /// assert_eq!((letter.handler.as_deref(), letter.error.as_str()), (Some("mailer"), "smtp down"));
+    /// assert_eq!(core.dead_letters().get(id + 1)?, None);
+    /// # Ok::<(), eventbus_runtime::StoreError>(())
+    /// ```
     pub fn get(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
         self.store().get(id)
     }
 
     /// How many letters are waiting.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|n| if n % 2 == 0 { Err("even") } else { Ok(()) });
+    /// for n in 1..=4 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(core.dead_letters().len()?, 2);
+    /// # Ok::<(), eventbus_runtime::StoreError>(())
+    /// ```
     pub fn len(&self) -> Result<usize, StoreError> {
         self.store().len()
     }
 
     /// Whether no letter is waiting.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| ());
+    /// ping.emit(1);
+    /// assert!(core.dead_letters().is_empty()?);
+    /// # Ok::<(), eventbus_runtime::StoreError>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         self.store().is_empty()
     }
 
     /// Letters evicted from the full queue since the bus was built (each was reported as a
     /// [`FailureKind::Evicted`](crate::FailureKind::Evicted) failure).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event, FailureKind, MemoryDeadLetters};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .dead_letters(MemoryDeadLetters::with_capacity(1))
+    ///     .build()
+    ///     .unwrap();
+    /// let kinds = Arc::new(Mutex::new(Vec::new()));
+    /// let log = kinds.clone();
+    /// core.on_failure(move |f| log.lock().unwrap().push(f.kind()));
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// ping.emit(1);
+    /// ping.emit(2); // the queue holds one letter: the first one is evicted
+    ///
+    /// let dead = core.dead_letters();
+    /// assert_eq!(dead.evicted(), 1);
+    /// assert_eq!(dead.list().unwrap()[0].payload, 2);
+    /// assert!(kinds.lock().unwrap().contains(&FailureKind::Evicted));
+    /// ```
     pub fn evicted(&self) -> u64 {
         self.core.inner.shared.evicted.load(Ordering::Relaxed)
     }
 
     /// Removes a letter for good and returns it.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    /// ping.emit(1);
+    ///
+    /// let dead = core.dead_letters();
+    /// let id = dead.list()?[0].id;
+    /// assert_eq!(dead.discard(id)?.unwrap().payload, 1);
+    /// assert!(dead.is_empty()?);
+    /// assert_eq!(dead.discard(id)?, None); // already gone
+    /// # Ok::<(), eventbus_runtime::StoreError>(())
+    /// ```
     pub fn discard(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
         let letter = self.store().remove(id)?;
         self.core.inner.shared.update_gauge();
@@ -521,6 +722,25 @@ impl DeadLetters {
     /// a new event: a new failure is retried and dead-lettered again under a new id.
     ///
     /// Nothing is removed when the letter cannot be delivered (see [`RedispatchError`]).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event, RedispatchError};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let indexer = ping.on_labeled("indexer", |_| Err::<(), _>("index offline"));
+    /// ping.emit(1);
+    /// let dead = core.dead_letters();
+    /// let id = dead.list().unwrap()[0].id;
+    ///
+    /// // The handler it was for is gone: the letter stays in the queue.
+    /// indexer.unsubscribe();
+    /// let err = dead.redispatch(id).unwrap_err();
+    /// assert!(matches!(err, RedispatchError::HandlerGone { ref handler, .. } if handler == "indexer"));
+    /// assert_eq!(dead.len().unwrap(), 1);
+    /// assert!(matches!(dead.redispatch(999), Err(RedispatchError::NotFound(999))));
+    /// ```
     pub fn redispatch(&self, id: u64) -> Result<(), RedispatchError> {
         let letter = self
             .store()

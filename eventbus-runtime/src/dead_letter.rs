@@ -13,9 +13,33 @@ use serde_json::Value;
 use crate::timestamp::Timestamp;
 
 /// The error type of a [`DeadLetterStore`].
+///
+/// ```
+/// use eventbus_runtime::StoreError;
+///
+/// let error: StoreError = "disk full".into();
+/// assert_eq!(error.to_string(), "disk full");
+/// let error: StoreError = std::io::Error::other("read-only file system").into();
+/// assert_eq!(error.to_string(), "read-only file system");
+/// ```
 pub type StoreError = Box<dyn Error + Send + Sync>;
 
 /// Why an event was dead-lettered.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, DeadLetterReason, Event};
+///
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|_| Err::<(), _>("down"));
+/// ping.emit(1);
+/// core.close();
+/// ping.emit(2);
+/// let reasons: Vec<_> = core.dead_letters().list().unwrap().iter().map(|l| l.reason).collect();
+/// assert_eq!(reasons, [DeadLetterReason::Failed, DeadLetterReason::ShutDown]);
+/// assert_eq!(serde_json::to_string(&DeadLetterReason::ShutDown).unwrap(), r#""shut_down""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -33,6 +57,13 @@ pub enum DeadLetterReason {
 
 impl DeadLetterReason {
     /// `failed`, `circuit_open`, `overflow` or `shut_down` (as serialised).
+    ///
+    /// ```
+    /// use eventbus_runtime::DeadLetterReason;
+    ///
+    /// assert_eq!(DeadLetterReason::CircuitOpen.as_str(), "circuit_open");
+    /// assert_eq!(DeadLetterReason::ShutDown.as_str(), "shut_down");
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             DeadLetterReason::Failed => "failed",
@@ -48,6 +79,26 @@ impl DeadLetterReason {
 ///
 /// Every field is public and the type is `Serialize`/`Deserialize`, so a persistent
 /// [`DeadLetterStore`] can keep letters as they are.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, DeadLetter, DeadLetterReason, Event};
+///
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on_labeled("indexer", |_| Err::<(), _>("index offline"));
+/// ping.emit(7);
+///
+/// let letter = core.dead_letters().list().unwrap().remove(0);
+/// assert_eq!(letter.event, "ping");
+/// assert_eq!((letter.handler.as_deref(), letter.handler_id), (Some("indexer"), Some(1)));
+/// assert_eq!((letter.reason, letter.error.as_str(), letter.attempts), (DeadLetterReason::Failed, "index offline", 1));
+/// assert_eq!((letter.payload.clone(), letter.batch), (7.into(), false));
+/// // As a persistent store would keep it:
+/// let json = serde_json::to_value(&letter).unwrap();
+/// assert_eq!(json["reason"], "failed");
+/// assert_eq!(serde_json::from_value::<DeadLetter>(json).unwrap(), letter);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// Assigned by the store when the letter is pushed (the value given to `push` is ignored).
@@ -73,6 +124,19 @@ pub struct DeadLetter {
 }
 
 /// What [`DeadLetterStore::push`] did.
+///
+/// ```
+/// use eventbus_runtime::{DeadLetter, DeadLetterReason, DeadLetterStore, MemoryDeadLetters, Pushed, Timestamp};
+///
+/// let store = MemoryDeadLetters::with_capacity(10);
+/// let letter = DeadLetter {
+///     id: 0, event: "ping".into(), handler: None, handler_id: None,
+///     reason: DeadLetterReason::Overflow, error: "queue full".into(), attempts: 0, batch: false,
+///     payload: 1.into(), at: Timestamp::from_millis(0),
+/// };
+/// let pushed = store.push(letter).unwrap();
+/// assert_eq!(pushed, Pushed { id: 1, evicted: vec![] });
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pushed {
     /// The id given to the letter.
@@ -89,6 +153,39 @@ pub struct Pushed {
 /// Methods may fail (a store on disk); the bus reports a failed `push` as a
 /// [`FailureKind::StoreFailed`](crate::FailureKind::StoreFailed) failure, so no letter
 /// disappears unreported.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, DeadLetter, DeadLetterStore, Event, MemoryDeadLetters, Pushed, StoreError};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// /// Counts letters on top of the in-memory queue (a real store would write them somewhere).
+/// struct Counting {
+///     inner: MemoryDeadLetters,
+///     pushed: Arc<AtomicUsize>,
+/// }
+///
+/// impl DeadLetterStore for Counting {
+///     fn push(&self, letter: DeadLetter) -> Result<Pushed, StoreError> {
+///         self.pushed.fetch_add(1, Ordering::SeqCst);
+///         self.inner.push(letter)
+///     }
+///     fn list(&self) -> Result<Vec<DeadLetter>, StoreError> { self.inner.list() }
+///     fn get(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> { self.inner.get(id) }
+///     fn remove(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> { self.inner.remove(id) }
+///     fn len(&self) -> Result<usize, StoreError> { self.inner.len() }
+/// }
+///
+/// let pushed = Arc::new(AtomicUsize::new(0));
+/// let store = Counting { inner: MemoryDeadLetters::default(), pushed: pushed.clone() };
+/// let core: BusCore = BusCore::builder(manifest).dead_letters(store).build().unwrap();
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|_| Err::<(), _>("down"));
+/// ping.emit(1);
+/// assert_eq!(pushed.load(Ordering::SeqCst), 1);
+/// assert_eq!(core.dead_letters().len().unwrap(), 1);
+/// ```
 pub trait DeadLetterStore: Send + Sync + 'static {
     /// Stores `letter` under a new id, unique within the store and increasing.
     fn push(&self, letter: DeadLetter) -> Result<Pushed, StoreError>;
@@ -135,6 +232,14 @@ pub struct MemoryDeadLetters {
 impl MemoryDeadLetters {
     /// A store holding at most `capacity` letters.
     ///
+    /// ```
+    /// use eventbus_runtime::{DeadLetterStore, MemoryDeadLetters};
+    ///
+    /// let store = MemoryDeadLetters::with_capacity(100);
+    /// assert_eq!(store.capacity(), 100);
+    /// assert!(store.is_empty().unwrap());
+    /// ```
+    ///
     /// # Panics
     ///
     /// If `capacity` is 0.
@@ -151,6 +256,12 @@ impl MemoryDeadLetters {
     }
 
     /// The most letters it holds.
+    ///
+    /// ```
+    /// use eventbus_runtime::{MemoryDeadLetters, defaults};
+    ///
+    /// assert_eq!(MemoryDeadLetters::default().capacity(), defaults::DEAD_LETTER_CAPACITY);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -202,6 +313,17 @@ impl DeadLetterStore for MemoryDeadLetters {
 
 /// Why [`DeadLetters::redispatch`](crate::DeadLetters::redispatch) did not re-deliver a letter.
 /// The letter stays in the queue, except for [`RedispatchError::Store`] after removal.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event, RedispatchError};
+///
+/// let core = BusCore::new(manifest);
+/// let _ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// let err = core.dead_letters().redispatch(42).unwrap_err();
+/// assert!(matches!(err, RedispatchError::NotFound(42)));
+/// assert_eq!(err.to_string(), "no dead letter #42");
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RedispatchError {

@@ -50,6 +50,13 @@ pub const BATCH: Batch = Batch {
 
 /// Calls of one async handler that may run at once: `max(2, available cores)` (NServiceBus's
 /// default concurrency limit).
+///
+/// ```
+/// use eventbus_runtime::defaults;
+///
+/// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// assert_eq!(defaults::async_concurrency(), cores.max(2));
+/// ```
 #[cfg(feature = "async")]
 pub fn async_concurrency() -> usize {
     std::thread::available_parallelism()

@@ -4,6 +4,26 @@ use std::fmt;
 
 /// Why [`BusCore::emit_json`](crate::BusCore::emit_json) refused to emit. Nothing was
 /// dispatched when this is returned.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32")), ("refresh", None)]);
+/// use eventbus_runtime::{BusCore, DispatchError, Event, Signal};
+///
+/// let core = BusCore::new(manifest);
+/// let _ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// let _refresh = Signal::new(&core, manifest.event("refresh").unwrap());
+///
+/// let err = core.emit_json("refresh", "1").unwrap_err();
+/// assert_eq!(err, DispatchError::UnexpectedPayload { event: "refresh" });
+///
+/// match core.emit_json("pnig", "1").unwrap_err() {
+///     DispatchError::UnknownEvent { suggestion, known, .. } => {
+///         assert_eq!(suggestion, Some("ping"));
+///         assert_eq!(known, ["ping", "refresh"]);
+///     }
+///     other => panic!("unexpected: {other}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DispatchError {

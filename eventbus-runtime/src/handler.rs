@@ -23,6 +23,18 @@ use crate::listeners::CallError;
 /// type spelled out once, e.g. `Ok::<(), MyError>(())`, because Rust cannot infer `E` from `?`.
 /// A closure that does nothing but diverge (`|_| todo!()`, `|_| panic!(..)`) needs `-> ()`,
 /// since its return type would otherwise be `!`, which stable Rust cannot implement traits for.
+///
+/// ```
+/// use eventbus_runtime::HandlerResult;
+///
+/// assert!(().into_result().is_ok());
+///
+/// let parsed: Result<(), std::num::ParseIntError> = "12a".parse::<u32>().map(|_| ());
+/// assert_eq!(parsed.into_result().unwrap_err().to_string(), "invalid digit found in string");
+///
+/// // Any error type that converts into `Box<dyn Error + Send + Sync>`, `&str` included.
+/// assert_eq!(Err::<(), _>("quota exceeded").into_result().unwrap_err().to_string(), "quota exceeded");
+/// ```
 pub trait HandlerResult {
     /// Converts the handler's return value into success or the error to report.
     fn into_result(self) -> Result<(), Box<dyn Error + Send + Sync>>;
@@ -44,6 +56,29 @@ where
 }
 
 /// What went wrong, for a [`HandlerFailure`].
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event, FailureKind};
+/// use std::sync::{Arc, Mutex};
+///
+/// let core = BusCore::new(manifest);
+/// let kinds = Arc::new(Mutex::new(Vec::new()));
+/// let log = kinds.clone();
+/// core.on_failure(move |f| log.lock().unwrap().push(f.kind()));
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|n| if *n == 1 { Err("one") } else { Ok(()) });
+/// ping.on(|n| if *n == 2 { panic!("two") });
+///
+/// ping.emit(1);
+/// ping.emit(2);
+/// core.close();
+/// ping.emit(3);
+/// assert_eq!(
+///     *kinds.lock().unwrap(),
+///     [FailureKind::Returned, FailureKind::Panicked, FailureKind::Rejected]
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FailureKind {
@@ -88,6 +123,13 @@ impl FailureKind {
     /// A short lowercase name: `returned`, `panicked`, `circuit_open`, `overflow`, `rejected`,
     /// `abandoned`, `evicted`, `store_failed`, `not_stored`, `not_published`, `malformed` (used
     /// as a log field and metrics label).
+    ///
+    /// ```
+    /// use eventbus_runtime::FailureKind;
+    ///
+    /// assert_eq!(FailureKind::CircuitOpen.as_str(), "circuit_open");
+    /// assert_eq!(FailureKind::NotStored.as_str(), "not_stored");
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             FailureKind::Returned => "returned",
@@ -112,6 +154,31 @@ impl FailureKind {
 /// [`BusCore::on_failure`](crate::BusCore::on_failure), to every
 /// `BusCore::errors()` stream and to `tracing` (target `eventbus`); when
 /// none of these would see it, to stderr.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event, FailureKind, HandlerFailure};
+/// use std::sync::{Arc, Mutex};
+///
+/// let core = BusCore::new(manifest);
+/// let seen: Arc<Mutex<Vec<HandlerFailure>>> = Arc::default();
+/// let log = seen.clone();
+/// core.on_failure(move |f| log.lock().unwrap().push(f.clone()));
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|_| ());
+/// ping.on_labeled("billing", |n| if *n > 9 { Err(format!("{n} is over the limit")) } else { Ok(()) });
+/// ping.emit(10);
+///
+/// let failure = &seen.lock().unwrap()[0];
+/// assert_eq!((failure.event(), failure.handler(), failure.handler_id()), ("ping", "billing", 2));
+/// assert_eq!((failure.kind(), failure.panicked()), (FailureKind::Returned, false));
+/// assert_eq!((failure.error(), failure.attempt()), ("10 is over the limit", 1));
+/// assert_eq!(failure.payload(), &serde_json::json!(10));
+/// assert_eq!(failure.retry_in(), None); // no retry policy…
+/// let letter = failure.dead_letter().unwrap(); // …so it was dead-lettered
+/// assert_eq!(core.dead_letters().get(letter).unwrap().unwrap().payload, 10);
+/// assert_eq!(failure.to_string(), "billing of event `ping` failed (attempt 1): 10 is over the limit");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerFailure {
     pub(crate) event: &'static str,

@@ -63,18 +63,58 @@ pub struct HandlerOptions {
 
 impl HandlerOptions {
     /// Options that change nothing: the handler inherits everything from its event.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_with(HandlerOptions::new(), |_| ()); // the same as `ping.on(..)`
+    /// assert_eq!(core.stats().event("ping").unwrap().handlers[0].label, "handler #1");
+    /// ```
     pub fn new() -> Self {
         HandlerOptions::default()
     }
 
     /// Names the handler in failures, dead letters, logs and metrics (instead of
     /// `"handler #3"`).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_with(HandlerOptions::new().label("audit-log"), |_| Err::<(), _>("disk full"));
+    /// ping.emit(1);
+    /// let letter = &core.dead_letters().list().unwrap()[0];
+    /// assert_eq!(letter.handler.as_deref(), Some("audit-log"));
+    /// ```
     pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
         self.label = Some(label.into());
         self
     }
 
     /// Retries this handler's failures with `retry`, whatever the event's policy says.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions, Retry};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest); // `ping` has no retry policy
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let retry = Retry { attempts: 2, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) };
+    /// ping.on_with(HandlerOptions::new().retry(retry), |_| Err::<(), _>("down"));
+    /// ping.emit(1);
+    ///
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// assert_eq!(core.dead_letters().list().unwrap()[0].attempts, 2);
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn retry(mut self, retry: Retry) -> Self {
         self.retry = Setting::On(retry);
@@ -82,18 +122,64 @@ impl HandlerOptions {
     }
 
     /// Never retries this handler: its first failure goes to the dead-letter queue.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions, Policies, Retry};
+    /// use std::time::Duration;
+    ///
+    /// // The manifest says `retry: 5`.
+    /// let retry = Retry { attempts: 5, backoff: Retry::DEFAULT_BACKOFF, max_backoff: Retry::DEFAULT_MAX_BACKOFF };
+    /// # let manifest = eventbus_runtime::__doc::manifest_with(&[("ping", Some("u32"), Policies { retry: Some(retry), ..Policies::NONE })]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_with(HandlerOptions::new().no_retry(), |_| Err::<(), _>("not worth retrying"));
+    /// ping.emit(1);
+    /// // Dead-lettered at once, after one attempt.
+    /// assert_eq!(core.dead_letters().list().unwrap()[0].attempts, 1);
+    /// ```
     pub fn no_retry(mut self) -> Self {
         self.retry = Setting::Off;
         self
     }
 
     /// Guards this handler with its own circuit breaker configured by `config`.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, CircuitBreakerConfig, CircuitState, DeadLetterReason, Event, HandlerOptions};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// // Opens once 2 of the last 2 calls failed.
+    /// let breaker = CircuitBreakerConfig { sliding_window: 2, minimum_calls: 2, ..CircuitBreakerConfig::default() };
+    /// ping.on_with(HandlerOptions::new().circuit_breaker(breaker), |_| Err::<(), _>("down"));
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(core.stats().event("ping").unwrap().handlers[0].circuit, Some(CircuitState::Open));
+    /// assert_eq!(core.dead_letters().list().unwrap()[2].reason, DeadLetterReason::CircuitOpen);
+    /// ```
     pub fn circuit_breaker(mut self, config: CircuitBreakerConfig) -> Self {
         self.circuit_breaker = Setting::On(config);
         self
     }
 
     /// No circuit breaker for this handler, even if the bus or event configures one.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, CircuitBreakerConfig, CircuitState, Event, HandlerOptions};
+    ///
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .circuit_breaker(CircuitBreakerConfig::default())
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| ());
+    /// ping.on_with(HandlerOptions::new().no_circuit_breaker(), |_| ());
+    /// let circuits: Vec<_> = core.stats().event("ping").unwrap().handlers.iter().map(|h| h.circuit).collect();
+    /// assert_eq!(circuits, [Some(CircuitState::Closed), None]);
+    /// ```
     pub fn no_circuit_breaker(mut self) -> Self {
         self.circuit_breaker = Setting::Off;
         self
@@ -101,6 +187,35 @@ impl HandlerOptions {
 
     /// For async handlers: how many calls may run at once (default
     /// [`defaults::async_concurrency`](crate::defaults::async_concurrency)).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (r, m) = (running.clone(), most.clone());
+    /// ping.on_async_with(HandlerOptions::new().concurrency(1), move |_| {
+    ///     let (running, most) = (r.clone(), m.clone());
+    ///     async move {
+    ///         most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+    ///         tokio::time::sleep(Duration::from_millis(10)).await;
+    ///         running.fetch_sub(1, Ordering::SeqCst);
+    ///     }
+    /// });
+    /// for n in 1..=3 {
+    ///     ping.emit(n);
+    /// }
+    /// assert!(core.shutdown().await.is_clean());
+    /// assert_eq!(most.load(Ordering::SeqCst), 1);
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -117,6 +232,25 @@ impl HandlerOptions {
 
     /// For async handlers: how many events may wait for a free slot (default
     /// [`defaults::ASYNC_QUEUE`](crate::defaults::ASYNC_QUEUE)); more go to the dead-letter queue.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, DeadLetterReason, Event, HandlerOptions};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let options = HandlerOptions::new().concurrency(1).queue(1);
+    /// ping.on_async_with(options, |_| tokio::time::sleep(Duration::from_millis(10)));
+    /// ping.emit(1); // runs
+    /// ping.emit(2); // waits
+    /// ping.emit(3); // no room: dead-lettered
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!((letters[0].reason, letters[0].payload.clone()), (DeadLetterReason::Overflow, 3.into()));
+    /// # }
+    /// ```
     #[cfg(feature = "async")]
     pub fn queue(mut self, capacity: usize) -> Self {
         self.queue = Some(capacity);
@@ -157,6 +291,24 @@ impl HandlerOptions {
     }
 
     /// For batch handlers: the batch size and window, instead of the event's `batch` policy.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{Batch, BusCore, Event, HandlerOptions};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let sizes = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = sizes.clone();
+    /// let batch = Batch { max_size: 3, max_wait: Duration::from_secs(60) };
+    /// ping.on_batch_with(HandlerOptions::new().batch(batch), move |b: &[u32]| sink.lock().unwrap().push(b.len()));
+    /// for n in 1..=6 {
+    ///     ping.emit(n);
+    /// }
+    /// assert_eq!(*sizes.lock().unwrap(), [3, 3]);
+    /// ```
     ///
     /// # Panics
     ///

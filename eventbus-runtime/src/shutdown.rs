@@ -8,6 +8,27 @@ use crate::bus::BusCore;
 
 /// What [`BusCore::shutdown`] could not finish: each item was dead-lettered (unless the store
 /// refused it) and reported as [`FailureKind::Abandoned`](crate::FailureKind::Abandoned).
+///
+/// ```
+/// use eventbus_runtime::{BusCore, Event, HandlerOptions};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// let options = HandlerOptions::new().label("uploader");
+/// ping.on_async_with(options, |_| tokio::time::sleep(Duration::from_secs(3600)));
+/// ping.emit(1);
+///
+/// let report = core.shutdown_with_timeout(Duration::from_millis(50)).await;
+/// let unfinished = &report.unfinished[0];
+/// assert_eq!((unfinished.event, unfinished.handler.as_deref()), ("ping", Some("uploader")));
+/// let letter = core.dead_letters().get(unfinished.dead_letter.unwrap()).unwrap().unwrap();
+/// assert_eq!(letter.payload, 1);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Unfinished {
@@ -20,6 +41,24 @@ pub struct Unfinished {
 }
 
 /// The outcome of [`BusCore::shutdown`].
+///
+/// ```
+/// use eventbus_runtime::{BusCore, Event};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|_| Err::<(), _>("down"));
+/// ping.emit(1);
+///
+/// let report = core.shutdown().await;
+/// assert!(!report.timed_out);
+/// assert!(report.unfinished.is_empty());
+/// assert_eq!(report.dead_letters, 1); // from before the shutdown
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
@@ -33,6 +72,21 @@ pub struct ShutdownReport {
 
 impl ShutdownReport {
     /// Whether everything pending was finished in time.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_async(|_| tokio::time::sleep(Duration::from_secs(3600)));
+    /// ping.emit(1);
+    /// assert!(!core.shutdown_with_timeout(Duration::from_millis(50)).await.is_clean());
+    /// # }
+    /// ```
     pub fn is_clean(&self) -> bool {
         !self.timed_out && self.unfinished.is_empty()
     }
@@ -42,6 +96,35 @@ impl BusCore {
     /// Shuts the bus down gracefully, waiting at most the builder's `shutdown_timeout`
     /// (default [`defaults::SHUTDOWN_TIMEOUT`](crate::defaults::SHUTDOWN_TIMEOUT)). See
     /// [`shutdown_with_timeout`](Self::shutdown_with_timeout).
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let done = Arc::new(AtomicU32::new(0));
+    /// let counter = done.clone();
+    /// ping.on_async(move |_| {
+    ///     let counter = counter.clone();
+    ///     async move {
+    ///         tokio::time::sleep(Duration::from_millis(20)).await;
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     }
+    /// });
+    /// ping.emit(1);
+    /// ping.emit(2);
+    ///
+    /// assert!(core.shutdown().await.is_clean()); // waited for both calls
+    /// assert_eq!(done.load(Ordering::SeqCst), 2);
+    /// assert!(core.is_shut_down());
+    /// # }
+    /// ```
     pub async fn shutdown(&self) -> ShutdownReport {
         let timeout = self.shared().runtime.settings.shutdown_timeout;
         self.shutdown_with_timeout(timeout).await

@@ -116,6 +116,24 @@ impl EventCounters {
 }
 
 /// A snapshot of a bus's counters, from [`BusCore::stats`](crate::BusCore::stats).
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32")), ("pong", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event};
+///
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// let _pong: Event<u32> = Event::new(&core, manifest.event("pong").unwrap());
+/// ping.on(|_| Err::<(), _>("down"));
+/// ping.emit(1);
+/// core.close();
+///
+/// let stats = core.stats();
+/// let names: Vec<_> = stats.events.iter().map(|e| e.event).collect();
+/// assert_eq!(names, ["ping", "pong"]);
+/// assert!(!stats.instrumented);
+/// assert_eq!((stats.dead_letters, stats.dead_letters_evicted, stats.shut_down), (1, 0, true));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BusStats {
@@ -136,12 +154,43 @@ pub struct BusStats {
 
 impl BusStats {
     /// The entry of the event with this manifest name.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| ());
+    /// let stats = core.stats();
+    /// assert_eq!(stats.event("ping").unwrap().listeners, 1);
+    /// assert!(stats.event("pong").is_none());
+    /// ```
     pub fn event(&self, name: &str) -> Option<&EventStats> {
         self.events.iter().find(|e| e.event == name)
     }
 }
 
 /// The counters of one event. See [`metric_names`] for what each one counts.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event};
+///
+/// let core = BusCore::new(manifest); // not instrumented: `emitted` and `delivered` stay 0
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|_| ());
+/// ping.on(|n| if *n > 1 { Err("too big") } else { Ok(()) });
+/// for n in 1..=3 {
+///     ping.emit(n);
+/// }
+/// let stats = core.stats();
+/// let ping = stats.event("ping").unwrap();
+/// assert_eq!((ping.listeners, ping.emitted, ping.delivered), (2, 0, 0));
+/// assert_eq!((ping.failed, ping.retried, ping.dead_lettered), (2, 0, 2));
+/// assert_eq!((ping.rejected, ping.suppressed, ping.lagged), (0, 0, 0));
+/// assert_eq!(ping.handlers.len(), 2);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventStats {
@@ -170,6 +219,22 @@ pub struct EventStats {
 }
 
 /// The counters of one handler.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event};
+///
+/// let core = BusCore::builder(manifest).instrument(true).build().unwrap();
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on_labeled("picky", |n| if *n == 2 { Err("two") } else { Ok(()) });
+/// for n in 1..=3 {
+///     ping.emit(n);
+/// }
+/// let stats = core.stats();
+/// let handler = &stats.event("ping").unwrap().handlers[0];
+/// assert_eq!(handler.label, "picky");
+/// assert_eq!((handler.delivered, handler.failed, handler.circuit), (2, 1, None));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HandlerStats {

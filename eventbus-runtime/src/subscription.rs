@@ -16,6 +16,21 @@ pub(crate) trait Detach: Send + Sync {
 /// fine when the listener should live as long as the bus.
 ///
 /// The handle holds the event weakly, so it never keeps a bus alive.
+///
+/// ```
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// use eventbus_runtime::{BusCore, Event};
+///
+/// let core = BusCore::new(manifest);
+/// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+/// ping.on(|n| println!("kept: {n}")); // handle dropped: the listener stays
+/// let once = ping.once(|n| println!("first: {n}"));
+/// assert_eq!(ping.listener_count(), 2);
+///
+/// ping.emit(1);
+/// assert!(!once.is_active());
+/// assert_eq!(ping.listener_count(), 1);
+/// ```
 pub struct Subscription {
     event: Weak<dyn Detach>,
     id: u64,
@@ -58,6 +73,18 @@ impl Subscription {
     /// `true` while the listener is subscribed and may still be called: `false` after
     /// [`unsubscribe`](Self::unsubscribe), `remove_all_listeners()`, once a `once` listener has
     /// fired, or when the event is gone.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, Event};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let subscription = ping.on(|_| ());
+    /// assert!(subscription.is_active());
+    /// ping.remove_all_listeners();
+    /// assert!(!subscription.is_active());
+    /// ```
     pub fn is_active(&self) -> bool {
         self.event
             .upgrade()

@@ -32,16 +32,40 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     /// The current time, from the system clock.
+    ///
+    /// ```
+    /// use eventbus_runtime::Timestamp;
+    ///
+    /// let before = Timestamp::now();
+    /// let after = Timestamp::now();
+    /// assert!(before <= after);
+    /// assert!(before > Timestamp::from_millis(1_700_000_000_000)); // after November 2023
+    /// ```
     pub fn now() -> Timestamp {
         Timestamp::from(SystemTime::now())
     }
 
     /// The timestamp `millis` milliseconds after the Unix epoch (before it if negative).
+    ///
+    /// ```
+    /// use eventbus_runtime::Timestamp;
+    ///
+    /// assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00.000Z");
+    /// assert_eq!(Timestamp::from_millis(1_500).as_millis(), 1_500);
+    /// ```
     pub const fn from_millis(millis: i64) -> Timestamp {
         Timestamp(millis)
     }
 
     /// Milliseconds since the Unix epoch.
+    ///
+    /// ```
+    /// use eventbus_runtime::Timestamp;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let t = Timestamp::from(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+    /// assert_eq!(t.as_millis(), 1_700_000_000_123);
+    /// ```
     pub const fn as_millis(self) -> i64 {
         self.0
     }

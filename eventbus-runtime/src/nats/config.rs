@@ -6,6 +6,15 @@ use std::time::Duration;
 
 /// Where a service's durable consumer starts when it is created (the first start of a service;
 /// afterwards it resumes where it left off, whatever this says).
+///
+/// ```
+/// use eventbus_runtime::nats::{DeliverFrom, NatsConfig};
+///
+/// assert_eq!(DeliverFrom::default(), DeliverFrom::New);
+/// // An audit service that must see the whole history on its first start.
+/// let config = NatsConfig::new("audit").deliver_from(DeliverFrom::All);
+/// assert!(format!("{config:?}").contains("deliver_from: All"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum DeliverFrom {
@@ -121,6 +130,22 @@ impl NatsConfig {
     /// A configuration for the service `service`: the name of its durable JetStream consumers
     /// (`<service>_<eventName>`), shared by every instance of the service, and part of the
     /// CloudEvents `source` (`/<package>/<service>/<instance>`). Letters, digits, `-` and `_`.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer");
+    /// assert_eq!(config.service_name(), "installer");
+    ///
+    /// // The name is checked by `build()`, before any connection is made.
+    /// let err = BusCore::builder(manifest)
+    ///     .nats("nats://127.0.0.1:4222", NatsConfig::new("the installer"))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("service name `the installer`"));
+    /// ```
     pub fn new(service: impl Into<String>) -> Self {
         NatsConfig {
             service: service.into(),
@@ -149,6 +174,14 @@ impl NatsConfig {
 
     /// This process's name within the service, in the CloudEvents `source` (default: a random
     /// hex id per bus). Letters, digits, `-` and `_`.
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// // A stable name per replica, e.g. the Kubernetes pod name.
+    /// let config = NatsConfig::new("installer").instance("installer-0");
+    /// assert!(format!("{config:?}").contains(r#"instance: Some("installer-0")"#));
+    /// ```
     pub fn instance(mut self, instance: impl Into<String>) -> Self {
         self.instance = Some(instance.into());
         self
@@ -157,12 +190,35 @@ impl NatsConfig {
     /// The JetStream stream of the persisted distributed events (default `<package>-events`).
     /// Created if missing; an existing stream keeps its settings and only gains the subjects it
     /// lacks.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer").stream("dappnode-events");
+    /// assert!(format!("{config:?}").contains(r#"stream: Some("dappnode-events")"#));
+    ///
+    /// // Stream names are letters, digits, `-` and `_`; checked by `build()`.
+    /// let err = BusCore::builder(manifest)
+    ///     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer").stream("dappnode.events"))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("stream name"));
+    /// ```
     pub fn stream(mut self, name: impl Into<String>) -> Self {
         self.stream = Some(name.into());
         self
     }
 
     /// Replicas of a stream this bus creates (default 1; 3 in a cluster of 3 or more).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer").replicas(3);
+    /// assert!(format!("{config:?}").contains("replicas: 3"));
+    /// ```
     pub fn replicas(mut self, replicas: usize) -> Self {
         self.replicas = replicas;
         self
@@ -170,6 +226,16 @@ impl NatsConfig {
 
     /// How long a stream this bus creates keeps events (default
     /// [`defaults::MAX_AGE`]); `None` keeps them until the stream's other limits.
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    /// use std::time::Duration;
+    ///
+    /// let three_days = NatsConfig::new("installer").max_age(Duration::from_secs(3 * 86_400));
+    /// assert!(format!("{three_days:?}").contains("max_age: Some(259200s)"));
+    /// let forever = NatsConfig::new("installer").max_age(None);
+    /// assert!(format!("{forever:?}").contains("max_age: None"));
+    /// ```
     pub fn max_age(mut self, max_age: impl Into<Option<Duration>>) -> Self {
         self.max_age = max_age.into();
         self
@@ -177,12 +243,31 @@ impl NatsConfig {
 
     /// The deduplication window of a stream this bus creates (default
     /// [`defaults::DUPLICATE_WINDOW`]). Must be longer than the publish deadline.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    /// use std::time::Duration;
+    ///
+    /// // Shorter than the publish deadline (30s by default): a retried publish could be stored twice.
+    /// let config = NatsConfig::new("installer").duplicate_window(Duration::from_secs(10));
+    /// let err = BusCore::builder(manifest).nats("nats://127.0.0.1:4222", config).build().unwrap_err();
+    /// assert!(err.to_string().contains("must be shorter than `duplicate_window`"));
+    /// ```
     pub fn duplicate_window(mut self, window: Duration) -> Self {
         self.duplicate_window = window;
         self
     }
 
     /// Where a new durable consumer starts (default [`DeliverFrom::New`]).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::{DeliverFrom, NatsConfig};
+    ///
+    /// let config = NatsConfig::new("reporting").deliver_from(DeliverFrom::All);
+    /// assert!(format!("{config:?}").contains("deliver_from: All"));
+    /// ```
     pub fn deliver_from(mut self, from: DeliverFrom) -> Self {
         self.deliver_from = from;
         self
@@ -190,12 +275,28 @@ impl NatsConfig {
 
     /// The consumers' acknowledgement wait (default [`defaults::ACK_WAIT`]): a delivery whose
     /// process died is redelivered after it.
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = NatsConfig::new("installer").ack_wait(Duration::from_secs(120));
+    /// assert!(format!("{config:?}").contains("ack_wait: 120s"));
+    /// ```
     pub fn ack_wait(mut self, wait: Duration) -> Self {
         self.ack_wait = wait;
         self
     }
 
     /// Unacknowledged deliveries per consumer (default [`defaults::MAX_ACK_PENDING`]).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// // One delivery at a time: strictly in order, slower.
+    /// let config = NatsConfig::new("ledger").max_ack_pending(1);
+    /// assert!(format!("{config:?}").contains("max_ack_pending: 1,"));
+    /// ```
     pub fn max_ack_pending(mut self, pending: u32) -> Self {
         self.max_ack_pending = pending;
         self
@@ -203,6 +304,14 @@ impl NatsConfig {
 
     /// How long one JetStream publish waits for its acknowledgement before it is sent again
     /// (default [`defaults::PUBLISH_TIMEOUT`]).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = NatsConfig::new("installer").publish_timeout(Duration::from_millis(500));
+    /// assert!(format!("{config:?}").contains("publish_timeout: 500ms"));
+    /// ```
     pub fn publish_timeout(mut self, timeout: Duration) -> Self {
         self.publish_timeout = timeout;
         self
@@ -210,6 +319,21 @@ impl NatsConfig {
 
     /// How long a persisted distributed emit keeps publishing before it fails (default
     /// [`defaults::PUBLISH_DEADLINE`]). Must be shorter than the duplicate window.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = NatsConfig::new("installer").publish_deadline(Duration::from_secs(5));
+    /// assert!(format!("{config:?}").contains("publish_deadline: 5s"));
+    ///
+    /// // Not within the duplicate window (120s by default): refused by `build()`.
+    /// let too_long = NatsConfig::new("installer").publish_deadline(Duration::from_secs(300));
+    /// let err = BusCore::builder(manifest).nats("nats://127.0.0.1:4222", too_long).build().unwrap_err();
+    /// assert!(err.to_string().contains("`publish_deadline` (300s)"));
+    /// ```
     pub fn publish_deadline(mut self, deadline: Duration) -> Self {
         self.publish_deadline = deadline;
         self
@@ -217,6 +341,14 @@ impl NatsConfig {
 
     /// How long [`NatsLink::start`](crate::nats::NatsLink::start) waits for the connection
     /// (default [`defaults::CONNECT_TIMEOUT`]).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = NatsConfig::new("installer").connect_timeout(Duration::from_secs(2));
+    /// assert!(format!("{config:?}").contains("connect_timeout: 2s"));
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -224,30 +356,79 @@ impl NatsConfig {
 
     /// Events waiting for the connection at most (default [`defaults::OUTBOX`]); an emit that
     /// finds it full is reported as `FailureKind::NotPublished`.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer").outbox(100_000);
+    /// assert!(format!("{config:?}").contains("outbox: 100000"));
+    ///
+    /// let err = BusCore::builder(manifest)
+    ///     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer").outbox(0))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("must be at least 1"));
+    /// ```
     pub fn outbox(mut self, capacity: usize) -> Self {
         self.outbox = capacity;
         self
     }
 
     /// Authenticates with a token.
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer").token("s3cret");
+    /// let shown = format!("{config:?}");
+    /// assert!(shown.contains(r#"auth: "token""#));
+    /// assert!(!shown.contains("s3cret")); // never printed
+    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.auth = Auth::Token(token.into());
         self
     }
 
     /// Authenticates with a user name and password.
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer").user_password("installer", "s3cret");
+    /// let shown = format!("{config:?}");
+    /// assert!(shown.contains(r#"auth: "user and password""#));
+    /// assert!(!shown.contains("s3cret"));
+    /// ```
     pub fn user_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth = Auth::UserPassword(user.into(), password.into());
         self
     }
 
     /// Trusts the CA certificates in this PEM file for TLS (repeatable).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer")
+    ///     .root_certificates("/etc/nats/ca.pem")
+    ///     .root_certificates("/etc/nats/old-ca.pem");
+    /// assert!(format!("{config:?}").contains(r#"root_certificates: ["/etc/nats/ca.pem", "/etc/nats/old-ca.pem"]"#));
+    /// ```
     pub fn root_certificates(mut self, path: impl Into<PathBuf>) -> Self {
         self.root_certificates.push(path.into());
         self
     }
 
     /// Refuses to connect without TLS (default: TLS when the server or the URL asks for it).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// let config = NatsConfig::new("installer").require_tls(true);
+    /// assert!(format!("{config:?}").contains("require_tls: true"));
+    /// ```
     pub fn require_tls(mut self, required: bool) -> Self {
         self.require_tls = required;
         self

@@ -64,6 +64,19 @@ impl<B: FromCore> BusBuilder<B> {
     /// The connection is made in the background, so `build()` does not wait for the broker
     /// (nor fail when it is down); a bad URL or configuration fails `build()` with
     /// [`BuildError::Invalid`].
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// // A URL that cannot be parsed fails `build()`; an unreachable broker does not.
+    /// let err = BusCore::builder(manifest)
+    ///     .nats("not a url at all", NatsConfig::new("installer"))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("NATS URL"), "{err}");
+    /// ```
     pub fn nats(mut self, url: impl Into<String>, config: NatsConfig) -> Self {
         self.nats = Some((url.into(), config));
         self
@@ -178,6 +191,29 @@ pub(crate) fn publish<T: Serialize>(
 }
 
 /// Why [`NatsLink::start`] or [`NatsLink::flush`] failed.
+///
+/// ```no_run
+/// use eventbus_runtime::BusCore;
+/// use eventbus_runtime::nats::{NatsConfig, NatsError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// let core: BusCore = BusCore::builder(manifest)
+///     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer"))
+///     .build()
+///     .unwrap();
+/// let link = core.nats().unwrap();
+/// loop {
+///     match link.start().await {
+///         Ok(()) => break,
+///         // The broker is not up yet: the link keeps connecting, try again.
+///         Err(NatsError::Unavailable(why)) => eprintln!("waiting for NATS: {why}"),
+///         Err(other) => panic!("cannot use NATS: {other}"),
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NatsError {
@@ -207,6 +243,32 @@ impl fmt::Display for NatsError {
 impl error::Error for NatsError {}
 
 /// Counters of a bus's NATS link, from [`NatsLink::stats`].
+///
+/// ```no_run
+/// use eventbus_runtime::BusCore;
+/// use eventbus_runtime::nats::NatsConfig;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// # let base = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// # let events = Box::leak(Box::new([eventbus_runtime::EventMeta { scope: eventbus_runtime::Scope::Distributed, ..base.events[0] }]));
+/// # let manifest: &'static eventbus_runtime::ManifestMeta = Box::leak(Box::new(eventbus_runtime::ManifestMeta { events, ..*base }));
+/// // `ping` is `scope: distributed`.
+/// let core: BusCore = BusCore::builder(manifest)
+///     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer"))
+///     .build()?;
+/// let link = core.nats().unwrap();
+/// link.start().await?;
+/// core.emit_json("ping", "1")?;
+/// link.flush(Duration::from_secs(5)).await?;
+///
+/// let stats = link.stats();
+/// assert!(stats.connected);
+/// assert_eq!((stats.published, stats.publish_failed, stats.pending), (1, 0, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NatsStats {
@@ -247,6 +309,26 @@ pub struct NatsStats {
 
 /// The NATS side of a bus built with [`BusBuilder::nats`], from [`BusCore::nats`]: starts
 /// receiving, waits for publishes, counts. Cloning is cheap.
+///
+/// ```no_run
+/// use eventbus_runtime::BusCore;
+/// use eventbus_runtime::nats::NatsConfig;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+/// let core: BusCore = BusCore::builder(manifest)
+///     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer").instance("installer-0"))
+///     .build()?;
+/// let link = core.nats().unwrap();
+/// assert_eq!(link.source(), "/demo/installer/installer-0");
+/// link.start().await?; // once the handlers are subscribed
+/// // … emit …
+/// link.flush(Duration::from_secs(5)).await?; // everything published
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct NatsLink {
     core: BusCore,
@@ -265,6 +347,14 @@ impl fmt::Debug for NatsLink {
 
 impl BusCore {
     /// The bus's NATS link, if it was built with [`BusBuilder::nats`].
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::BusCore;
+    ///
+    /// let core = BusCore::new(manifest); // built without `.nats(..)`
+    /// assert!(core.nats().is_none());
+    /// ```
     pub fn nats(&self) -> Option<NatsLink> {
         self.shared().nats.clone().map(|link| NatsLink {
             core: self.clone(),
@@ -282,6 +372,26 @@ impl NatsLink {
     ///
     /// Publishing does not need it: emits are published from `build()` on.
     ///
+    /// ```no_run
+    /// use eventbus_runtime::{BusCore, Event};
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let base = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// # let events = Box::leak(Box::new([eventbus_runtime::EventMeta { scope: eventbus_runtime::Scope::Distributed, ..base.events[0] }]));
+    /// # let manifest: &'static eventbus_runtime::ManifestMeta = Box::leak(Box::new(eventbus_runtime::ManifestMeta { events, ..*base }));
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer"))
+    ///     .build()?;
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|n| println!("ping {n} from this or another process"));
+    /// // Handlers first, then start receiving.
+    /// core.nats().unwrap().start().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`NatsError::Unavailable`] when the broker did not answer in time (call it again later),
@@ -297,6 +407,27 @@ impl NatsLink {
     /// Waits until every event emitted so far is published (acknowledged by the stream, for
     /// persisted ones) and every delivery received so far is settled with the broker, at most
     /// `timeout`.
+    ///
+    /// ```no_run
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let base = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// # let events = Box::leak(Box::new([eventbus_runtime::EventMeta { scope: eventbus_runtime::Scope::Distributed, ..base.events[0] }]));
+    /// # let manifest: &'static eventbus_runtime::ManifestMeta = Box::leak(Box::new(eventbus_runtime::ManifestMeta { events, ..*base }));
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .nats("nats://127.0.0.1:4222", NatsConfig::new("installer"))
+    ///     .build()?;
+    /// core.emit_json("ping", "1")?;
+    /// // Before exiting: make sure the event left the process.
+    /// core.nats().unwrap().flush(Duration::from_secs(5)).await?;
+    /// assert_eq!(core.nats().unwrap().stats().published, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -327,6 +458,24 @@ impl NatsLink {
     }
 
     /// This bus's CloudEvents `source`: `/<package>/<service>/<instance>`.
+    ///
+    /// ```no_run
+    /// use eventbus_runtime::BusCore;
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// # let base = eventbus_runtime::__doc::manifest(&[("ping", Some("u32")), ("note", Some("String"))]);
+    /// # let events = Box::leak(Box::new([eventbus_runtime::EventMeta { scope: eventbus_runtime::Scope::Distributed, persist: true, ..base.events[0] }, eventbus_runtime::EventMeta { ..base.events[1] }]));
+    /// # let manifest: &'static eventbus_runtime::ManifestMeta = Box::leak(Box::new(eventbus_runtime::ManifestMeta { events, ..*base }));
+    /// // `ping` is `scope: distributed` and `persist: true`; `note` is local.
+    /// let config = NatsConfig::new("installer").instance("installer-0");
+    /// let core: BusCore = BusCore::builder(manifest).nats("nats://127.0.0.1:4222", config).build().unwrap();
+    /// let link = core.nats().unwrap();
+    /// assert_eq!(link.source(), "/demo/installer/installer-0");
+    /// assert_eq!(link.stream_name(), "demo-events");
+    /// assert_eq!(link.subject("ping"), Some("demo.events.ping"));
+    /// assert_eq!(link.consumer_name("ping").as_deref(), Some("installer_ping"));
+    /// assert_eq!((link.subject("note"), link.consumer_name("note")), (None, None));
+    /// ```
     pub fn source(&self) -> &str {
         &self.link.source
     }

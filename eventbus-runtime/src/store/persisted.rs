@@ -49,6 +49,17 @@ impl<T: Payload> PersistedEvent<T> {
     /// Creates the event described by `meta` and registers it with `core` (see [`Event::new`]).
     /// Generated code calls this for every `persist: true` event with a payload.
     ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("packageInstall", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, PersistedEvent};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let install: PersistedEvent<u32> = PersistedEvent::new(&core, manifest.event("packageInstall").unwrap());
+    /// // Everything else of `Event` through `Deref`:
+    /// assert_eq!(install.name(), "packageInstall");
+    /// assert_eq!(install.listener_count(), 0);
+    /// ```
+    ///
     /// # Panics
     ///
     /// As [`Event::new`].
@@ -113,6 +124,22 @@ impl<T: Payload> PersistedEvent<T> {
     /// The underlying [`Event`] (also reachable through `Deref`): the untracked escape hatch.
     /// Its `emit` and `emit_ref` still store the event first, but return nothing; a store
     /// failure is only reported as [`FailureKind::NotStored`](crate::FailureKind::NotStored).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, PersistedEvent};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let ping: PersistedEvent<u32> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
+    /// let last = Arc::new(AtomicU32::new(0));
+    /// let sink = last.clone();
+    /// ping.on(move |n| sink.store(*n, Ordering::SeqCst));
+    ///
+    /// let () = ping.event().emit(7); // no receipt
+    /// assert_eq!(last.load(Ordering::SeqCst), 7);
+    /// ```
     pub fn event(&self) -> &Event<T> {
         &self.event
     }
@@ -163,6 +190,15 @@ pub struct PersistedSignal {
 impl PersistedSignal {
     /// Creates the payload-less event described by `meta` and registers it with `core`.
     ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("systemRestart", None)]);
+    /// use eventbus_runtime::{BusCore, PersistedSignal};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let restart = PersistedSignal::new(&core, manifest.event("systemRestart").unwrap());
+    /// assert_eq!(restart.name(), "systemRestart");
+    /// ```
+    ///
     /// # Panics
     ///
     /// As [`Signal::new`].
@@ -174,11 +210,40 @@ impl PersistedSignal {
 
     /// Stores the event (when the bus has an event store), then calls every listener. See
     /// [`PersistedEvent::emit`] for what `Ok` and `Err` mean.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("systemRestart", None)]);
+    /// # #[cfg(feature = "store")]
+    /// use eventbus_runtime::{BusCore, PersistedSignal, SqliteStore};
+    ///
+    /// # #[cfg(feature = "store")] {
+    /// # let manifest = eventbus_runtime::__doc::persisted(&[("systemRestart", None)]);
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+    /// let core: BusCore = BusCore::builder(manifest).event_store(store).build()?;
+    /// let restart = PersistedSignal::new(&core, manifest.event("systemRestart").unwrap());
+    ///
+    /// assert_eq!(restart.emit()?.sequence(), Some(1));
+    /// assert_eq!(restart.emit()?.sequence(), Some(2));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn emit(&self) -> Result<Receipt, PersistError> {
         self.signal.event.inner.emit_tracked(())
     }
 
     /// The underlying [`Signal`] (also reachable through `Deref`).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("systemRestart", None)]);
+    /// use eventbus_runtime::{BusCore, PersistedSignal, Signal};
+    ///
+    /// let core = BusCore::new(manifest);
+    /// let restart = PersistedSignal::new(&core, manifest.event("systemRestart").unwrap());
+    /// let signal: &Signal = restart.signal();
+    /// signal.on(|| ());
+    /// assert_eq!(restart.listener_count(), 1);
+    /// ```
     pub fn signal(&self) -> &Signal {
         &self.signal
     }
@@ -246,6 +311,15 @@ impl Receipt {
 
     /// Whether a JetStream stream acknowledged the event (a `scope: distributed`,
     /// `persist: true` event on a bus with NATS: see `docs/nats.md`).
+    ///
+    /// ```
+    /// use eventbus_runtime::Receipt;
+    ///
+    /// // An event that did not go through JetStream (see `docs/nats.md` for one that did).
+    /// let receipt = Receipt::NOT_STORED;
+    /// assert!(!receipt.is_published());
+    /// assert_eq!(receipt.stream_sequence(), None);
+    /// ```
     #[cfg(feature = "nats")]
     pub fn is_published(&self) -> bool {
         self.published.is_some()
@@ -264,6 +338,28 @@ impl Receipt {
     }
 
     /// Its sequence number in the store: increasing, without gaps.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// # #[cfg(feature = "store")]
+    /// use eventbus_runtime::{BusCore, EventStore, PersistedEvent, Query, SqliteStore};
+    ///
+    /// # #[cfg(feature = "store")] {
+    /// # let manifest = eventbus_runtime::__doc::persisted(&[("ping", Some("u32"))]);
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+    /// let core: BusCore = BusCore::builder(manifest).event_store(store.clone()).build()?;
+    /// let ping: PersistedEvent<u32> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
+    ///
+    /// let first = ping.emit(1)?;
+    /// let second = ping.emit(2)?;
+    /// assert!(first.is_stored());
+    /// assert_eq!((first.sequence(), second.sequence()), (Some(1), Some(2)));
+    /// // The id is the stored event's.
+    /// assert_eq!(store.query(&Query::new())?[1].id, second.id().unwrap());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn sequence(&self) -> Option<u64> {
         self.stored.map(|(sequence, _)| sequence)
     }
@@ -388,11 +484,26 @@ pub struct EventId([u8; 16]);
 
 impl EventId {
     /// The id made of these 16 bytes.
+    ///
+    /// ```
+    /// use eventbus_runtime::EventId;
+    ///
+    /// let id = EventId::from_bytes([0x01; 16]);
+    /// assert_eq!(id.to_string(), "01010101-0101-0101-0101-010101010101");
+    /// ```
     pub const fn from_bytes(bytes: [u8; 16]) -> EventId {
         EventId(bytes)
     }
 
     /// Its 16 bytes.
+    ///
+    /// ```
+    /// use eventbus_runtime::EventId;
+    ///
+    /// let id: EventId = "00000000-0000-4000-8000-0000000000ff".parse().unwrap();
+    /// assert_eq!(id.as_bytes()[15], 0xff);
+    /// assert_eq!(EventId::from_bytes(*id.as_bytes()), id);
+    /// ```
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -440,6 +551,13 @@ impl fmt::Debug for EventId {
 }
 
 /// The error of parsing an [`EventId`].
+///
+/// ```
+/// use eventbus_runtime::{EventId, ParseEventIdError};
+///
+/// let err: ParseEventIdError = "0191d3a2".parse::<EventId>().unwrap_err();
+/// assert_eq!(err.to_string(), "`0191d3a2` is not a UUID (expected 8-4-4-4-12 hex digits)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseEventIdError(String);
 

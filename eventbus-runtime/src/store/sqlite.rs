@@ -101,23 +101,78 @@ impl Default for SqliteOptions {
 
 impl SqliteOptions {
     /// The defaults.
+    ///
+    /// ```
+    /// use eventbus_runtime::SqliteOptions;
+    /// use std::time::Duration;
+    ///
+    /// let options = SqliteOptions::new();
+    /// assert_eq!(options, SqliteOptions::default());
+    /// assert_eq!((options.busy_timeout, options.max_size, options.read_only), (Duration::from_secs(5), None, false));
+    /// ```
     pub fn new() -> Self {
         SqliteOptions::default()
     }
 
     /// Sets [`busy_timeout`](Self::busy_timeout).
+    ///
+    /// ```
+    /// use eventbus_runtime::{SqliteOptions, SqliteStore};
+    /// use std::time::Duration;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = SqliteOptions::new().busy_timeout(Duration::from_secs(30));
+    /// assert_eq!(options.busy_timeout, Duration::from_secs(30));
+    /// let store = SqliteStore::open_with(dir.path().join("events.db"), options)?;
+    /// # drop(store);
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
     }
 
     /// Sets [`max_size`](Self::max_size).
+    ///
+    /// ```
+    /// use eventbus_runtime::{EventId, EventStore, NewEvent, SqliteOptions, SqliteStore, Timestamp};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open_with(dir.path().join("events.db"), SqliteOptions::new().max_size(256 * 1024))?;
+    /// let huge = format!("\"{}\"", "x".repeat(1024 * 1024));
+    /// let event = NewEvent {
+    ///     id: EventId::new_v4(), event: "upload", time: Timestamp::now(), payload: &huge,
+    ///     package: "demo", manifest_version: 1, fingerprint: "0123456789abcdef",
+    /// };
+    /// let err = store.append(&[event]).unwrap_err();
+    /// assert!(err.to_string().contains("full"), "{err}");
+    /// assert_eq!(store.last_sequence()?, 0); // nothing stored
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = Some(bytes);
         self
     }
 
     /// Sets [`read_only`](Self::read_only).
+    ///
+    /// ```
+    /// use eventbus_runtime::{EventId, EventStore, NewEvent, Query, SqliteOptions, SqliteStore, Timestamp};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("events.db");
+    /// let writer = SqliteStore::open(&path)?;
+    /// let event = NewEvent {
+    ///     id: EventId::new_v4(), event: "ping", time: Timestamp::now(), payload: "7",
+    ///     package: "demo", manifest_version: 1, fingerprint: "0123456789abcdef",
+    /// };
+    /// writer.append(&[event])?;
+    ///
+    /// let reader = SqliteStore::open_with(&path, SqliteOptions::new().read_only(true))?;
+    /// assert_eq!(reader.query(&Query::new())?.len(), 1);
+    /// assert!(reader.append(&[event]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
         self
@@ -206,6 +261,21 @@ impl SqliteStore {
     /// Opens (creating it if needed) the store at `path` with the default
     /// [`SqliteOptions`]. The directory must exist.
     ///
+    /// ```
+    /// use eventbus_runtime::{EventStore, SqliteStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+    /// assert_eq!(store.path(), dir.path().join("events.db"));
+    /// assert_eq!(store.schema_version()?, 1);
+    /// assert_eq!(store.last_sequence()?, 0);
+    ///
+    /// // Not an eventbus store: refused rather than misread.
+    /// std::fs::write(dir.path().join("notes.txt"), "hello")?;
+    /// assert!(SqliteStore::open(dir.path().join("notes.txt")).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The file cannot be opened or created, is not a SQLite database or not an eventbus
@@ -215,11 +285,37 @@ impl SqliteStore {
     }
 
     /// Opens an existing store for reading only.
+    ///
+    /// ```
+    /// use eventbus_runtime::{EventStore, SqliteStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("events.db");
+    /// assert!(SqliteStore::open_read_only(&path).is_err()); // does not create it
+    ///
+    /// SqliteStore::open(&path)?;
+    /// let reader = SqliteStore::open_read_only(&path)?;
+    /// assert_eq!(reader.last_sequence()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         SqliteStore::open_with(path, SqliteOptions::default().read_only(true))
     }
 
     /// Opens the store at `path` with `options`.
+    ///
+    /// ```
+    /// use eventbus_runtime::{SqliteOptions, SqliteStore};
+    /// use std::time::Duration;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = SqliteOptions::new()
+    ///     .busy_timeout(Duration::from_secs(10))
+    ///     .max_size(1 << 30);
+    /// let store = SqliteStore::open_with(dir.path().join("events.db"), options)?;
+    /// store.integrity_check()?;
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn open_with(
         path: impl AsRef<Path>,
         options: SqliteOptions,
@@ -311,6 +407,15 @@ impl SqliteStore {
 
     /// Runs `PRAGMA integrity_check`: `Ok` when SQLite finds the file sound, else an error
     /// listing what it found.
+    ///
+    /// ```
+    /// use eventbus_runtime::SqliteStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+    /// assert!(store.integrity_check().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn integrity_check(&self) -> Result<(), StoreError> {
         let reader = lock(&self.inner.reader);
         let mut statement = reader
@@ -330,6 +435,24 @@ impl SqliteStore {
     /// The sequence number of the stored event a dead letter came from, if the letter was
     /// created while that event was being delivered (`Ok(None)` also when there is no such
     /// letter).
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::persisted(&[("ping", Some("u32"))]);
+    /// use eventbus_runtime::{BusCore, PersistedEvent, SqliteStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+    /// // The store also keeps the bus's dead letters.
+    /// let core: BusCore = BusCore::builder(manifest).event_store(store.clone()).build()?;
+    /// let ping: PersistedEvent<u32> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
+    /// ping.on(|_| Err::<(), _>("down"));
+    ///
+    /// let receipt = ping.emit(7)?;
+    /// let letter = core.dead_letters().list()?[0].id;
+    /// assert_eq!(store.dead_letter_sequence(letter)?, receipt.sequence());
+    /// assert_eq!(store.dead_letter_sequence(letter + 1)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
     pub fn dead_letter_sequence(&self, letter: u64) -> Result<Option<u64>, StoreError> {
         let reader = lock(&self.inner.reader);
         let sequence: Option<Option<i64>> = reader
