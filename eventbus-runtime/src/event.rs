@@ -168,10 +168,13 @@ impl<T: Payload> Event<T> {
     ///
     /// let core = BusCore::new(manifest);
     /// let ping: Event<String> = Event::new(&core, manifest.event("ping").unwrap());
-    /// ping.on(|s| assert_eq!(s, "kept"));
+    /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// ping.on(move |s: &String| log.lock().unwrap().push(s.clone()));
     /// let payload = String::from("kept");
     /// ping.emit_ref(&payload);
-    /// assert_eq!(payload, "kept");
+    /// assert_eq!(payload, "kept"); // still the caller's
+    /// assert_eq!(*seen.lock().unwrap(), ["kept"]);
     /// ```
     #[inline]
     pub fn emit_ref(&self, payload: &T) {

@@ -110,11 +110,14 @@ impl<T: Payload> PersistedEvent<T> {
     ///
     /// let core = BusCore::new(manifest); // no event store
     /// let ping: PersistedEvent<String> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
-    /// ping.on(|s| assert_eq!(s, "kept"));
+    /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// ping.on(move |s: &String| log.lock().unwrap().push(s.clone()));
     /// let payload = String::from("kept");
     /// let receipt: Receipt = ping.emit_ref(&payload)?;
     /// assert!(!receipt.is_stored());
-    /// assert_eq!(payload, "kept");
+    /// assert_eq!(payload, "kept"); // still the caller's
+    /// assert_eq!(*seen.lock().unwrap(), ["kept"]);
     /// # Ok::<(), eventbus_runtime::PersistError>(())
     /// ```
     pub fn emit_ref(&self, payload: &T) -> Result<Receipt, PersistError> {
