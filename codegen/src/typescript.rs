@@ -335,7 +335,7 @@ fn type_note(ty: &TypeRef) -> Option<String> {
             format!("a decimal string from \"{min}\" to \"{max}\"")
         }
         Primitive::Timestamp => "milliseconds since the Unix epoch, an integer".to_owned(),
-        Primitive::F32 => "a 32-bit float".to_owned(),
+        Primitive::F32 => "a 32-bit float, within ±3.4028235e38".to_owned(),
         Primitive::Json => "any JSON value".to_owned(),
         Primitive::String | Primitive::Bool | Primitive::F64 => return None,
     };
@@ -789,7 +789,9 @@ function $int64(x: unknown, signed: boolean, max: string, what: string): string 
     Helper {
         name: "f32",
         deps: &["expected"],
-        code: "\nfunction $f32(x: unknown): string | null {\n  return typeof x === \"number\" && Number.isFinite(x) ? null : $expected(\"an f32 (a finite number)\", x);\n}\n",
+        // serde reads a number into an f32 rounded to the nearest f32, and refuses one that
+        // rounds to infinity (beyond ±3.4028235e38): `Math.fround` rounds the same way.
+        code: "\nfunction $f32(x: unknown): string | null {\n  return typeof x === \"number\" && Number.isFinite(Math.fround(x)) ? null : $expected(\"an f32 (a finite number within ±3.4028235e38)\", x);\n}\n",
     },
     Helper {
         name: "f64",

@@ -49,7 +49,7 @@ export interface Everything {
   umedium: number;
   /** `u64`: a decimal string from "0" to "18446744073709551615". */
   ubig: string;
-  /** `f32`: a 32-bit float. */
+  /** `f32`: a 32-bit float, within ±3.4028235e38. */
   single: number;
   double: number;
   /** `timestamp`: milliseconds since the Unix epoch, an integer. */
@@ -641,7 +641,7 @@ function $u64(x: unknown): string | null {
 }
 
 function $f32(x: unknown): string | null {
-  return typeof x === "number" && Number.isFinite(x) ? null : $expected("an f32 (a finite number)", x);
+  return typeof x === "number" && Number.isFinite(Math.fround(x)) ? null : $expected("an f32 (a finite number within ±3.4028235e38)", x);
 }
 
 function $f64(x: unknown): string | null {
