@@ -38,6 +38,7 @@ mod diagnostic;
 pub mod diff;
 pub mod docs;
 mod example;
+mod fingerprint;
 pub mod manifest;
 pub mod model;
 pub mod names;

@@ -84,8 +84,11 @@ impl Model {
         seen
     }
 
-    /// A stable 64-bit FNV-1a hash of the model, in hex: changes whenever anything a consumer
-    /// could observe changes.
+    /// A 64-bit FNV-1a hash of the model, in hex: changes whenever anything a consumer could
+    /// observe changes, and is the same for the same manifest whatever toolchain computes it
+    /// (it hashes a canonical JSON text of the model, written out field by field, not Rust's
+    /// `Debug` output). Keys added to the manifest language later leave it unchanged when
+    /// unused.
     ///
     /// ```
     /// use eventbus_codegen::Model;
@@ -97,12 +100,7 @@ impl Model {
     /// assert_ne!(v1.fingerprint(), v2.fingerprint());
     /// ```
     pub fn fingerprint(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in format!("{self:?}").bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        crate::fingerprint::fingerprint(self)
     }
 }
 
@@ -435,7 +433,7 @@ impl Primitive {
 /// assert_eq!(e.example.as_ref().unwrap()["dnpName"], "geth.dnp.dappnode.eth");
 /// assert!(e.policies.is_empty());
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventDef {
     /// The manifest name, camelCase (`packageInstall`): the JSON and wire name.
     pub name: String,
@@ -460,28 +458,6 @@ pub struct EventDef {
     pub policies: Policies,
 }
 
-/// As derived, except that `scope` is left out when it is the default: the model's
-/// [`fingerprint`](Model::fingerprint) hashes this text, and a manifest that does not use
-/// `scope` keeps the fingerprint it had before the key existed (stored events name it).
-impl std::fmt::Debug for EventDef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut s = f.debug_struct("EventDef");
-        s.field("name", &self.name)
-            .field("category", &self.category)
-            .field("description", &self.description)
-            .field("payload", &self.payload)
-            .field("persist", &self.persist)
-            .field("ui", &self.ui);
-        if self.scope != Scope::Local {
-            s.field("scope", &self.scope);
-        }
-        s.field("deprecated", &self.deprecated)
-            .field("example", &self.example)
-            .field("policies", &self.policies)
-            .finish()
-    }
-}
-
 /// Delivery policies of an event (see [`eventbus_runtime::Policies`] for their meaning).
 ///
 /// ```
@@ -495,7 +471,7 @@ impl std::fmt::Debug for EventDef {
 /// assert_eq!(policies.retry.unwrap().attempts, 3);
 /// assert!(policies.debounce.is_none());
 /// ```
-#[derive(Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Policies {
     /// At most one delivery per interval.
     pub throttle: Option<Duration>,
@@ -513,31 +489,6 @@ pub struct Policies {
     pub concurrency: Option<u32>,
     /// Events each async handler holds waiting for a free slot.
     pub queue: Option<u32>,
-}
-
-/// As derived, except that the keys added after the first release (`circuit_breaker`,
-/// `concurrency`, `queue`) are left out when unset: the model's
-/// [`fingerprint`](Model::fingerprint) hashes this text, and a manifest that does not use them
-/// keeps the fingerprint it had before they existed.
-impl std::fmt::Debug for Policies {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut s = f.debug_struct("Policies");
-        s.field("throttle", &self.throttle)
-            .field("debounce", &self.debounce)
-            .field("rate_limit", &self.rate_limit)
-            .field("batch", &self.batch)
-            .field("retry", &self.retry);
-        if let Some(breaker) = &self.circuit_breaker {
-            s.field("circuit_breaker", breaker);
-        }
-        if let Some(n) = &self.concurrency {
-            s.field("concurrency", n);
-        }
-        if let Some(n) = &self.queue {
-            s.field("queue", n);
-        }
-        s.finish()
-    }
 }
 
 impl Policies {

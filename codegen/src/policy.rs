@@ -501,12 +501,4 @@ mod tests {
         let p = policies("    concurrency: 3\n    queue: 7\n");
         assert_eq!((p.concurrency, p.queue), (Some(3), Some(7)));
     }
-
-    #[test]
-    fn unused_new_keys_keep_the_fingerprint_text() {
-        assert_eq!(
-            format!("{:?}", Policies::default()),
-            "Policies { throttle: None, debounce: None, rate_limit: None, batch: None, retry: None }"
-        );
-    }
 }

@@ -949,7 +949,7 @@ pub struct TelegramStatusChanged {
 pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
     package: "dappnode",
     version: 1,
-    fingerprint: "0bcd559163d5c754",
+    fingerprint: "21f124152e8e1663",
     events: &[
         ::eventbus::EventMeta {
             name: "notification",

@@ -138,7 +138,7 @@ pub struct Match {
 pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
     package: "keywords",
     version: 1,
-    fingerprint: "08fa4cedcd810495",
+    fingerprint: "8b6d07a080358386",
     events: &[
         ::eventbus::EventMeta {
             name: "type",

@@ -18,7 +18,7 @@
 export const MANIFEST = {
   package: "keywords",
   version: 1,
-  fingerprint: "08fa4cedcd810495",
+  fingerprint: "8b6d07a080358386",
 } as const;
 
 export type Kind = "type" | "default" | "fn" | "class" | "delete" | "self" | "1st";

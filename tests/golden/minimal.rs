@@ -4,7 +4,7 @@
 pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
     package: "minimal",
     version: 1,
-    fingerprint: "2907da351e692f1d",
+    fingerprint: "941d98975dc37762",
     events: &[
         ::eventbus::EventMeta {
             name: "ping",

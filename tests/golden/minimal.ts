@@ -18,7 +18,7 @@
 export const MANIFEST = {
   package: "minimal",
   version: 1,
-  fingerprint: "2907da351e692f1d",
+  fingerprint: "941d98975dc37762",
 } as const;
 
 /** Every event, by name, with its payload type (`void` for an event without payload). */

@@ -218,7 +218,7 @@ pub struct Guarded {
 pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
     package: "shapes",
     version: 1,
-    fingerprint: "81796091b1ba269b",
+    fingerprint: "0ce64e1d739a66cf",
     events: &[
         ::eventbus::EventMeta {
             name: "everything",

@@ -20,7 +20,7 @@
 export const MANIFEST = {
   package: "shapes",
   version: 1,
-  fingerprint: "81796091b1ba269b",
+  fingerprint: "0ce64e1d739a66cf",
 } as const;
 
 /** How loud. */

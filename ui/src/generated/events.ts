@@ -23,7 +23,7 @@
 export const MANIFEST = {
   package: "dappnode",
   version: 1,
-  fingerprint: "0bcd559163d5c754",
+  fingerprint: "21f124152e8e1663",
 } as const;
 
 /** Severity of a notification, which sets its colour and icon in the Admin UI. */

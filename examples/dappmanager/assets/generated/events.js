@@ -21,7 +21,7 @@
 export const MANIFEST = {
     package: "dappnode",
     version: 1,
-    fingerprint: "0bcd559163d5c754",
+    fingerprint: "21f124152e8e1663",
 };
 /** Every value of {@link NotificationType}, in manifest order. */
 export const NotificationTypeValues = ["info", "success", "warning", "error"];
