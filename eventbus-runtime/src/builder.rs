@@ -863,6 +863,7 @@ impl<B: FromCore> BusBuilder<B> {
     /// Builds the bus, checking every event's policies.
     ///
     /// ```
+    /// # #[cfg(feature = "async")] { // needs the `async` feature
     /// use eventbus_runtime::{BusCore, Policies, Retry};
     /// use std::time::Duration;
     ///
@@ -874,6 +875,7 @@ impl<B: FromCore> BusBuilder<B> {
     ///     err.to_string(),
     ///     "event `ping`: `retry.attempts` counts the first attempt and must be at least 1"
     /// );
+    /// # }
     /// ```
     pub fn build(self) -> Result<B, BuildError> {
         let manifest = self.manifest;

@@ -254,6 +254,7 @@ impl Policies {
 /// A token-bucket rate limit: `count` events per `per`, bursting up to `burst`.
 ///
 /// ```
+/// # #[cfg(feature = "async")] { // needs the `async` feature
 /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
 /// use eventbus_runtime::{BusCore, RateLimit};
 /// use std::time::Duration;
@@ -266,6 +267,7 @@ impl Policies {
 /// let none = RateLimit { count: 0, ..limit };
 /// let err = BusCore::builder(manifest).event("ping", |e| e.rate_limit(none)).build().unwrap_err();
 /// assert!(err.to_string().starts_with("event `ping`: `rate_limit` needs count ≥ 1"));
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -280,6 +282,7 @@ pub struct RateLimit {
 /// Batching: deliver when `max_size` events are waiting or `max_wait` passed since the first.
 ///
 /// ```
+/// # #[cfg(feature = "async")] { // needs the `async` feature
 /// use eventbus_runtime::{Batch, BusCore, Event, Policies};
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
@@ -296,6 +299,7 @@ pub struct RateLimit {
 ///     ping.emit(n);
 /// }
 /// assert_eq!(*batches.lock().unwrap(), [vec![1, 2], vec![3, 4]]);
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Batch {
@@ -308,6 +312,7 @@ pub struct Batch {
 /// Retries of a failed handler with exponential backoff and jitter.
 ///
 /// ```
+/// # #[cfg(feature = "async")] { // needs the `async` feature
 /// use eventbus_runtime::{BusCore, Event, Policies, Retry};
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
@@ -329,6 +334,7 @@ pub struct Batch {
 /// let (attempt, retry_in) = failures.lock().unwrap()[0];
 /// assert_eq!(attempt, 1);
 /// assert!(retry_in.unwrap() <= Duration::from_millis(100));
+/// # }
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,6 +124,7 @@ impl HandlerOptions {
     /// Never retries this handler: its first failure goes to the dead-letter queue.
     ///
     /// ```
+    /// # #[cfg(feature = "async")] { // needs the `async` feature
     /// use eventbus_runtime::{BusCore, Event, HandlerOptions, Policies, Retry};
     /// use std::time::Duration;
     ///
@@ -136,6 +137,7 @@ impl HandlerOptions {
     /// ping.emit(1);
     /// // Dead-lettered at once, after one attempt.
     /// assert_eq!(core.dead_letters().list().unwrap()[0].attempts, 1);
+    /// # }
     /// ```
     pub fn no_retry(mut self) -> Self {
         self.retry = Setting::Off;
