@@ -2,15 +2,10 @@
 //! AsyncAPI parser (`@asyncapi/parser` from npm, installed by `npm ci`), with no error-severity
 //! diagnostic.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+mod support;
+use support::repo;
 
 #[test]
 fn asyncapi_documents_pass_the_official_parser() {

@@ -1,14 +1,10 @@
 //! The real `eventbus` binary: exit codes, both output formats, stale `--check`, diff.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+mod support;
+use support::repo;
 
 fn eventbus(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_eventbus"))

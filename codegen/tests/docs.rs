@@ -2,16 +2,12 @@
 //! `docs/asyncapi.json`; `EVENTBUS_BLESS=1` rewrites them), and manifest text cannot break
 //! the structure of the generated Markdown.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use eventbus_codegen::{Model, asyncapi, docs};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+mod support;
+use support::repo;
 
 fn check_fresh(path: &Path, contents: &str, stale: &mut Vec<String>) {
     if std::env::var_os("EVENTBUS_BLESS").is_some() {

@@ -2,14 +2,10 @@
 //! generated Rust must equal the committed `tests/golden/<name>.rs`. `EVENTBUS_BLESS=1`
 //! rewrites them; review the diff. The facade's `tests/golden.rs` compiles and uses them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+mod support;
+use support::repo;
 
 fn cases() -> Vec<(String, PathBuf)> {
     let mut cases: Vec<_> = std::fs::read_dir(repo().join("tests/golden"))

@@ -4,10 +4,12 @@
 //! syntax of any generated file, and names outside the identifier grammar are rejected with a
 //! located error. See docs/robustness.md.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use eventbus_codegen::Model;
+
+mod support;
+use support::repo;
 
 /// Text that would end a comment, a string or a template, open a tag, or split a table row.
 const HOSTILE: &[&str] = &[
@@ -65,13 +67,6 @@ events:
 
 fn model(text: &str) -> Model {
     Model::parse("events.yaml", &manifest(text)).unwrap_or_else(|e| panic!("{text:?}: {e}"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]
@@ -155,8 +150,7 @@ fn markdown_keeps_its_headings_and_table_rows() {
 
 #[test]
 fn typescript_passes_tsc_strict() {
-    let tsc = repo().join("node_modules/.bin/tsc");
-    assert!(tsc.exists(), "`{}` is missing: run `npm ci`", tsc.display());
+    let tsc = support::tsc();
     let dir = repo().join("target/hostile-ts");
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();

@@ -23,6 +23,8 @@
 mod harness;
 #[path = "properties/manifests.rs"]
 mod manifests;
+#[path = "support/mod.rs"]
+mod support;
 #[path = "properties/values.rs"]
 mod values;
 

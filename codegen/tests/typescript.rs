@@ -13,14 +13,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const REGENERATE: &str = "EVENTBUS_BLESS=1 cargo test -p eventbus-codegen --test typescript";
+mod support;
+use support::{repo, tsc};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+const REGENERATE: &str = "EVENTBUS_BLESS=1 cargo test -p eventbus-codegen --test typescript";
 
 fn bless() -> bool {
     std::env::var_os("EVENTBUS_BLESS").is_some()
@@ -121,18 +117,6 @@ fn names_the_typescript_module_defines_are_reserved() {
             "the inline payload of `eventName` would be named `EventName`, which is reserved",
         ]
     );
-}
-
-/// `node_modules/.bin/tsc`, or a failure that says how to get it: never a silent pass.
-fn tsc() -> PathBuf {
-    let tsc = repo().join("node_modules/.bin/tsc");
-    assert!(
-        tsc.exists(),
-        "`{}` is missing: run `npm ci` in the repository root (it installs the TypeScript compiler \
-         pinned in package-lock.json), then rerun the tests",
-        tsc.display()
-    );
-    tsc
 }
 
 /// Runs tsc; returns (success, diagnostics).

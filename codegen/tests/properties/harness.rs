@@ -9,6 +9,8 @@
 //! same seed compiles nothing.
 
 use std::path::{Path, PathBuf};
+
+pub use crate::support::{repo, tsc};
 use std::process::Command;
 
 use eventbus_codegen::{Model, write_if_changed};
@@ -36,13 +38,6 @@ pub struct Verdict {
     pub accepted: bool,
     /// What Rust wrote back, or the error; the guard's explanation.
     pub detail: String,
-}
-
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
 }
 
 pub fn work_dir() -> PathBuf {
@@ -254,17 +249,6 @@ fn verdicts(path: &Path) -> Vec<Verdict> {
             },
         })
         .collect()
-}
-
-pub fn tsc() -> PathBuf {
-    let tsc = repo().join("node_modules/.bin/tsc");
-    assert!(
-        tsc.exists(),
-        "`{}` is missing: run `npm ci` in the repository root (it installs the TypeScript compiler \
-         pinned in package-lock.json), then rerun the tests",
-        tsc.display()
-    );
-    tsc
 }
 
 /// Compiles every module's TypeScript with the strict settings of `tests/ts/tsconfig.json`;
