@@ -285,28 +285,29 @@ impl<T> Rcu<T> {
         self.reclaim();
     }
 
-    /// Frees every retired value that no reader can still hold.
+    /// Frees every retired value that no reader can still hold. One at a time, outside the
+    /// lock (a value's drop may run user code that subscribes, i.e. writes here again), and
+    /// without allocating: readers call this from `emit`, which allocates nothing.
     #[cold]
     fn reclaim(&self) {
-        // A reader that finds the lock taken leaves the work to whoever holds it.
-        let Ok(mut retired) = self.retired.try_lock() else {
-            return;
-        };
-        let mut freed = Vec::new();
-        retired.retain(|(ptr, readers)| {
-            let done = readers
-                .as_ref()
-                .is_some_and(|readers| readers.iter().all(|(slot, seen)| slot.left(*seen)));
-            if done {
-                freed.push(*ptr);
-            }
-            !done
-        });
-        // Values kept until drop need no more help from readers.
-        let waiting = retired.iter().any(|(_, readers)| readers.is_some());
-        self.pending.store(waiting, Ordering::Release);
-        drop(retired);
-        for ptr in freed {
+        loop {
+            // A reader that finds the lock taken leaves the work to whoever holds it.
+            let Ok(mut retired) = self.retired.try_lock() else {
+                return;
+            };
+            let ready = retired.iter().position(|(_, readers)| {
+                readers
+                    .as_ref()
+                    .is_some_and(|readers| readers.iter().all(|(slot, seen)| slot.left(*seen)))
+            });
+            let freed = ready.map(|index| retired.swap_remove(index));
+            // Values kept until drop need no more help from readers.
+            let waiting = retired.iter().any(|(_, readers)| readers.is_some());
+            self.pending.store(waiting, Ordering::Release);
+            drop(retired);
+            let Some((ptr, _readers)) = freed else {
+                return;
+            };
             // SAFETY: made by `Box::into_raw`, no longer reachable from `current`, and every
             // read section that might have loaded it has ended.
             drop(unsafe { Box::from_raw(ptr) });

@@ -144,6 +144,49 @@ fn emit_to_sync_handlers_allocates_nothing() {
     assert_eq!(signals.load(Ordering::Relaxed), 3_000);
 }
 
+/// An emit that finds a replaced listener snapshot ready to free (a reader on another thread
+/// held it when a listener was added) frees it without allocating. This happened by chance
+/// when other tests ran alongside; here it is forced.
+#[test]
+fn an_emit_that_frees_a_replaced_snapshot_allocates_nothing() {
+    let manifest =
+        eventbus_runtime::__doc::manifest(&[("tick", Some("Tick")), ("hold", Some("u32"))]);
+    let core = BusCore::new(manifest);
+    let tick: Event<Tick> = Event::new(&core, manifest.event("tick").unwrap());
+    let hold: Event<u32> = Event::new(&core, manifest.event("hold").unwrap());
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    hold.on(move |_| {
+        entered_tx.send(()).unwrap();
+        released.lock().unwrap().recv().unwrap();
+    });
+    // Another thread stays inside a read section (its handler waits)...
+    let holder = std::thread::spawn(move || hold.emit(1));
+    entered.recv().unwrap();
+    // ...while `tick`'s snapshot is replaced: the old one must wait for that thread.
+    let sum = Arc::new(AtomicU64::new(0));
+    let adder = sum.clone();
+    tick.on(move |t| {
+        adder.fetch_add(t.height, Ordering::Relaxed);
+    });
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let allocations = allocations_during(|| {
+        for i in 0..100 {
+            tick.emit(Tick {
+                height: black_box(i),
+                peers: 1,
+            });
+        }
+    });
+    assert_eq!(
+        allocations, 0,
+        "emit allocated while freeing the old snapshot"
+    );
+    assert_eq!(sum.load(Ordering::Relaxed), 4_950);
+}
+
 #[test]
 fn instrumented_emit_allocates_nothing_either() {
     let manifest = eventbus_runtime::__doc::manifest(&[("tick", Some("Tick"))]);
