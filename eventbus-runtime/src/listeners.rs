@@ -1,15 +1,17 @@
 //! The listener list of one event: who gets called, in which order, and how emitters read it.
 //!
-//! Emitters read a lock-free snapshot of the current listener vector (an [`Rcu`]: a read is a
-//! store to the thread's own slot, no atomic read-modify-write) and never take a lock. Subscribing and unsubscribing copy the vector and swap in the new one, serialised by
-//! a writer-only mutex that emitters never touch. Handlers never run while that mutex is held,
-//! so a handler may subscribe, unsubscribe or emit without deadlocking.
+//! Emitters read a lock-free snapshot of the current listener list (an [`Rcu`]: a read is a
+//! store to the thread's own slot, no atomic read-modify-write) and never take a lock.
+//! Subscribing and unsubscribing copy the list and swap in the new one, serialised by a
+//! writer-only mutex that emitters never touch. Handlers never run while that mutex is held, so
+//! a handler may subscribe, unsubscribe or emit without deadlocking.
 //!
-//! The snapshot holds each listener twice: its `Arc` (ownership, and everything the slow paths
-//! read) and a [`ThinCall`] (its state byte and a two-word handler reference), so the emit loop
-//! reads one flat array and makes one indirect call per listener. The per-handler
-//! [`HandlerInfo`] sits behind a pointer and is only read when a call fails or the event is
-//! instrumented. `benches/emit.py --instructions` counts what an emit costs.
+//! The snapshot ([`Snapshot`]) holds each listener twice: its `Arc` (ownership, and everything
+//! the slow paths read) and a two-word handler reference, so the emit loop reads one flat array
+//! and makes one indirect call per listener. A removal during an emit is caught by one
+//! list-wide count ([`ListenerList::removals`]) rather than a state byte read per listener. The
+//! per-handler [`HandlerInfo`] sits behind a pointer and is only read when a call fails or the
+//! event is instrumented. `benches/emit.py --instructions` counts what an emit costs.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -1,13 +1,15 @@
 //! One published version of an event's listener list, laid out for the emit loop.
 //!
 //! Each listener is held twice: its `Arc` (ownership, and everything the slow paths read) and a
-//! [`ThinCall`]: the handler as two words, a data pointer and a plain function pointer. The emit loop reads one flat array and makes one indirect call per
-//! listener: no vtable to load and no field offset to compute from the vtable's alignment
-//! (what calling through `Arc<Listener<dyn Fn>>` costs).
+//! [`ThinCall`]: the handler as two words, a data pointer and a plain function pointer. The emit
+//! loop reads one flat array and makes one indirect call per listener: no vtable to load and no
+//! field offset to compute from the vtable's alignment (what calling through
+//! `Arc<Listener<dyn Fn>>` costs).
 //!
 //! The invariant that makes the raw pointers sound lives here: a `ThinCall` is only ever made
-//! from an `Arc` pushed into the same snapshot, is copied only between snapshots together with
-//! that `Arc`, and is only handed out by reference, for no longer than the snapshot lives.
+//! from an `Arc` pushed into the same snapshot, is copied (privately) only between snapshots
+//! together with that `Arc`, and is only handed out by shared reference, for no longer than the
+//! snapshot lives.
 
 #![allow(unsafe_code)]
 
