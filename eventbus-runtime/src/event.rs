@@ -551,7 +551,7 @@ impl<T: Payload> Event<T> {
                     let info =
                         inner.handler_info(id, &HandlerOptions::default(), HandlerKind::Stream);
                     let push = move |payload: &T| {
-                        hub.push(payload);
+                        hub.push(id, payload);
                         Ok(())
                     };
                     (info, None, push)
@@ -569,7 +569,9 @@ impl<T: Payload> Event<T> {
     pub fn remove_all_listeners(&self) {
         self.inner.listeners.clear();
         #[cfg(feature = "async")]
-        self.inner.streams.clear();
+        if let Some(feeder) = self.inner.streams.clear() {
+            self.inner.listeners.remove(feeder);
+        }
     }
 
     /// The number of listeners an emit would call now (each `subscribe()` stream counts as

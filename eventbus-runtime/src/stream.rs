@@ -185,9 +185,14 @@ impl<T: Clone> StreamHub<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What the feeding listener does with each event: one shared copy for every stream.
-    pub(crate) fn push(&self, payload: &T) {
+    /// What the feeding listener `feeder` does with each event: one shared copy for every
+    /// stream. Only the feeder the hub knows delivers, so a stale one (left by a race between
+    /// a subscribe and `remove_all_listeners`) never delivers twice.
+    pub(crate) fn push(&self, feeder: u64, payload: &T) {
         let state = self.lock();
+        if state.listener != Some(feeder) {
+            return;
+        }
         match state.rings.as_slice() {
             [] => {}
             rings if rings.len() == 1 || !std::mem::needs_drop::<T>() => {
@@ -232,12 +237,13 @@ impl<T: Clone> StreamHub<T> {
         }
     }
 
-    /// Forgets every stream (`remove_all_listeners`): they receive nothing more, even if
-    /// a new stream subscribes later.
-    pub(crate) fn clear(&self) {
+    /// Forgets every stream (`remove_all_listeners`): they receive nothing more, even if a new
+    /// stream subscribes later. Returns the feeder's id, for the caller to unsubscribe: a stream
+    /// that subscribed while the listeners were being cleared may have made a new one.
+    pub(crate) fn clear(&self) -> Option<u64> {
         let mut state = self.lock();
         state.rings.clear();
-        state.listener = None;
+        state.listener.take()
     }
 
     /// The number of streams, and the feeding listener's id.
