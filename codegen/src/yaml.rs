@@ -16,6 +16,11 @@ use crate::diagnostic::Span;
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// Deepest nesting of mappings and sequences accepted in a manifest.
 pub const MAX_DEPTH: usize = 64;
+/// Deepest nesting of flow collections (`[..]`, `{..}`) accepted in a manifest. Lower than
+/// [`MAX_DEPTH`]: inside a flow sequence every `key: value` is a mapping of its own, so each
+/// `[` can cost two levels of the parser's recursion, and 33 of them overflowed a 2 MiB thread
+/// stack in a debug build (a fuzzing finding). A manifest needs two or three (`enum: [a, b]`).
+pub const MAX_FLOW_DEPTH: usize = 16;
 
 /// A located YAML node.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,7 +123,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     options.strict_booleans = true;
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = MAX_DEPTH;
-    budget.flow_nesting_limit = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_FLOW_DEPTH;
     // A manifest needs few anchors; this stops alias bombs early.
     budget.max_aliases = 1_000;
     options.budget = Some(budget);

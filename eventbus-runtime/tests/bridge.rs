@@ -552,6 +552,94 @@ async fn refuses_bad_frames_and_keeps_working() {
     assert_eq!(stats.errors_of(bridge::ErrorCode::NotAllowed), 3);
 }
 
+/// A lone UTF-16 surrogate escape (`"\ud800"`, which `JSON.stringify` writes for a string
+/// holding one) is JSON by the grammar but not a string Rust can hold. In `data` it is the
+/// payload that is wrong: `invalid_payload`, with the path of the string, as the generated
+/// TypeScript guards report it. In an attribute of the envelope it is `malformed`.
+#[tokio::test]
+async fn lone_surrogates_are_invalid_payload_in_data_and_malformed_in_the_envelope() {
+    let server = start(config()).await;
+    let (mut socket, _) = connect(&server, "").await;
+    // (frame, code, `ref`, `event`, `path`)
+    let cases = [
+        (
+            r#"{"specversion":"1.0","id":"s1","type":"demo.level","data":{"value":"\ud800"}}"#,
+            "invalid_payload",
+            Some("s1"),
+            Some("level"),
+            Some("$.value"),
+        ),
+        (
+            r#"{"specversion":"1.0","id":"s2","type":"demo.level","data":{"value":1,"\udc00":2}}"#,
+            "invalid_payload",
+            Some("s2"),
+            Some("level"),
+            Some("$"),
+        ),
+        (
+            r#"{"specversion":"1.0","id":"s3","type":"demo.refresh","data":{"\ud800\u0041":1}}"#,
+            "invalid_payload",
+            Some("s3"),
+            Some("refresh"),
+            Some("$"),
+        ),
+        (
+            r#"{"specversion":"1.0","id":"s4","type":"demo.nope","data":"\ud800"}"#,
+            "unknown_event",
+            Some("s4"),
+            None,
+            None,
+        ),
+        (
+            r#"{"specversion":"1.0","id":"s5","type":"demo.refresh\ud800"}"#,
+            "malformed",
+            Some("s5"),
+            None,
+            None,
+        ),
+        (
+            r#"{"specversion":"1.0","id":"s6\udbff","type":"demo.refresh"}"#,
+            "malformed",
+            None,
+            None,
+            None,
+        ),
+    ];
+    for (text, code, reference, event, path) in cases {
+        socket.send(Message::text(text)).await.unwrap();
+        let error = next(&mut socket).await;
+        assert_eq!(error["type"], "eventbus.bridge.error", "{text}: {error}");
+        let data = &error["data"];
+        assert_eq!(data["code"], code, "{text}: {error}");
+        assert_eq!(data["ref"].as_str(), reference, "{text}: {error}");
+        assert_eq!(data["event"].as_str(), event, "{text}: {error}");
+        assert_eq!(data["path"].as_str(), path, "{text}: {error}");
+        if code != "unknown_event" {
+            let message = data["message"].as_str().unwrap();
+            assert!(message.contains("lone UTF-16 surrogate"), "{text}: {error}");
+        }
+    }
+    assert!(server.levels.lock().unwrap().is_empty());
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 0);
+    // A surrogate pair is an ordinary character; the value of an unknown field is skipped
+    // unread, like the field, lone surrogate or not.
+    socket
+        .send(Message::text(
+            r#"{"specversion":"1.0","id":"ok","type":"demo.level","data":{"value":2,"note":"\ud83d\ude00 \ud800"}}"#,
+        ))
+        .await
+        .unwrap();
+    let mut frames = [next(&mut socket).await, next(&mut socket).await];
+    frames.sort_by_key(|f| f["type"].as_str().unwrap().to_owned());
+    assert_eq!(frames[0]["data"], json!({"value": 2}));
+    assert_eq!(frames[1]["data"]["ref"], "ok");
+    assert_eq!(*server.levels.lock().unwrap(), [2]);
+    let stats = server.bridge.stats();
+    assert_eq!(stats.errors_of(bridge::ErrorCode::InvalidPayload), 3);
+    assert_eq!(stats.errors_of(bridge::ErrorCode::Malformed), 2);
+    assert_eq!(stats.errors_of(bridge::ErrorCode::UnknownEvent), 1);
+}
+
 #[tokio::test]
 async fn unauthenticated_upgrades_get_401() {
     let server = start(config().first_frame_auth(false)).await;
