@@ -14,8 +14,11 @@ use crate::diagnostic::Span;
 
 /// Hard limits on what the parser accepts, so that no input can make it hang or exhaust memory.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-/// Deepest nesting of mappings and sequences accepted in a manifest.
-pub const MAX_DEPTH: usize = 64;
+/// Deepest nesting of mappings and sequences accepted in a manifest. The parser recurses per
+/// level, about 40 KB of stack a level in a debug build: 32 levels stay within a 2 MiB thread
+/// stack (tokio's default, a test thread's), where 53 levels of compact mappings (`: : : …`)
+/// overflowed it (a fuzzing finding). A manifest needs about six.
+pub const MAX_DEPTH: usize = 32;
 /// Deepest nesting of flow collections (`[..]`, `{..}`) accepted in a manifest. Lower than
 /// [`MAX_DEPTH`]: inside a flow sequence every `key: value` is a mapping of its own, so each
 /// `[` can cost two levels of the parser's recursion, and 33 of them overflowed a 2 MiB thread
