@@ -402,33 +402,29 @@ fn slots(
     depth: usize,
     out: &mut Vec<Slot>,
 ) {
+    // One slot per element of a list or map, then the slots inside it.
+    let mut elements = |t: &TypeRef, elements: &mut dyn Iterator<Item = (Seg, &Value)>| {
+        for (seg, v) in elements {
+            let mut p = path.clone();
+            p.push(seg);
+            out.push(Slot {
+                path: p.clone(),
+                ty: t.clone(),
+                field: None,
+                depth: depth + 1,
+            });
+            slots(model, t, v, p, depth + 1, out);
+        }
+    };
     match (ty, value) {
-        (TypeRef::List(t), Value::Array(items)) => {
-            for (i, v) in items.iter().enumerate() {
-                let mut p = path.clone();
-                p.push(Seg::Index(i));
-                out.push(Slot {
-                    path: p.clone(),
-                    ty: (**t).clone(),
-                    field: None,
-                    depth: depth + 1,
-                });
-                slots(model, t, v, p, depth + 1, out);
-            }
-        }
-        (TypeRef::Map(t), Value::Object(entries)) => {
-            for (k, v) in entries {
-                let mut p = path.clone();
-                p.push(Seg::Key(k.clone()));
-                out.push(Slot {
-                    path: p.clone(),
-                    ty: (**t).clone(),
-                    field: None,
-                    depth: depth + 1,
-                });
-                slots(model, t, v, p, depth + 1, out);
-            }
-        }
+        (TypeRef::List(t), Value::Array(items)) => elements(
+            t,
+            &mut items.iter().enumerate().map(|(i, v)| (Seg::Index(i), v)),
+        ),
+        (TypeRef::Map(t), Value::Object(entries)) => elements(
+            t,
+            &mut entries.iter().map(|(k, v)| (Seg::Key(k.clone()), v)),
+        ),
         (TypeRef::Named(name), Value::Object(object)) => {
             if let TypeKind::Struct(fields) = &model.type_def(name).unwrap().kind {
                 for f in fields {
