@@ -68,28 +68,15 @@ fn run<T: eventbus_runtime::Payload>(
     match kind {
         "eventbus" => {
             let core = BusCore::new(&MANIFEST);
-            let event: Event<T> = Event::new(&core, &EVENTS[event]);
-            for _ in 0..listeners {
-                let counter = counter.clone();
-                event.on(move |_: &T| increment(&counter));
-            }
+            let event = subscribed::<T>(&core, event, listeners, &counter);
             for _ in 0..emits {
                 event.emit_ref(black_box(&payload));
             }
         }
         "slices" => {
             let core = BusCore::new(&MANIFEST);
-            let event: Event<T> = Event::new(&core, &EVENTS[event]);
-            for _ in 0..listeners {
-                let counter = counter.clone();
-                event.on(move |_: &T| increment(&counter));
-            }
-            let direct: Direct<T> = (0..listeners)
-                .map(|_| {
-                    let counter = counter.clone();
-                    Box::new(move |_: &T| increment(&counter)) as Box<dyn Fn(&T) + Send + Sync>
-                })
-                .collect();
+            let event = subscribed::<T>(&core, event, listeners, &counter);
+            let direct = direct::<T>(listeners, &counter);
             let slice = 2000u32;
             let (mut best_e, mut best_d) = (f64::MAX, f64::MAX);
             for _ in 0..emits {
@@ -114,12 +101,7 @@ fn run<T: eventbus_runtime::Payload>(
             return;
         }
         "direct" => {
-            let direct: Direct<T> = (0..listeners)
-                .map(|_| {
-                    let counter = counter.clone();
-                    Box::new(move |_: &T| increment(&counter)) as Box<dyn Fn(&T) + Send + Sync>
-                })
-                .collect();
+            let direct = direct::<T>(listeners, &counter);
             for _ in 0..emits {
                 let payload = black_box(&payload);
                 for handler in black_box(&direct) {
@@ -130,4 +112,29 @@ fn run<T: eventbus_runtime::Payload>(
         other => panic!("unknown kind {other}: eventbus or direct"),
     }
     assert_eq!(counter.load(Relaxed), emits * listeners as u64);
+}
+
+/// The event with `listeners` handlers, each incrementing `counter`.
+fn subscribed<T: eventbus_runtime::Payload>(
+    core: &BusCore,
+    event: usize,
+    listeners: usize,
+    counter: &Arc<AtomicU64>,
+) -> Event<T> {
+    let event: Event<T> = Event::new(core, &EVENTS[event]);
+    for _ in 0..listeners {
+        let counter = counter.clone();
+        event.on(move |_: &T| increment(&counter));
+    }
+    event
+}
+
+/// The same handlers in a plain vector: the limit.
+fn direct<T: 'static>(listeners: usize, counter: &Arc<AtomicU64>) -> Direct<T> {
+    (0..listeners)
+        .map(|_| {
+            let counter = counter.clone();
+            Box::new(move |_: &T| increment(&counter)) as Box<dyn Fn(&T) + Send + Sync>
+        })
+        .collect()
 }
