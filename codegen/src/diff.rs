@@ -4,12 +4,13 @@
 //! path it concerns. The rule table is documented in `docs/diff.md`.
 //!
 //! Compatibility is judged both ways, because events flow both ways (a service emits what
-//! another consumes, a browser on an old build talks to a new server): a change is *breaking*
-//! when it breaks the wire (JSON valid under one side's types can be rejected or misread by the
-//! other's, or something sent or received disappears); a *warning* when the wire stays
-//! compatible for the values in use but code or behaviour needs a look (a renamed type, a field
-//! made optional, a new enum value, a widened integer, persistence or policies); *safe*
-//! otherwise.
+//! another consumes, a browser on an old build talks to a new server). A change is *breaking*
+//! when JSON valid under the old manifest is rejected or misread by the new types, when JSON of
+//! the new manifest is rejected by the old types whatever its values, or when something sent or
+//! received disappears; a *warning* when the old types reject only new values the old manifest
+//! could not express (a widened integer, a field made optional, a new enum value) or when no
+//! JSON changes but code or behaviour needs a look (a renamed type, persistence, policies);
+//! *safe* otherwise.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -297,12 +298,23 @@ impl Differ<'_> {
                 }
             }
             (TypeKind::Struct(of), TypeKind::Struct(nf)) => self.fields(of, nf, path, seen),
-            _ => self.push(
-                Level::Breaking,
-                "TYPE_KIND_CHANGED",
-                path,
-                format!("`{o}` changed between a struct and an enum"),
-            ),
+            (ok, nk) => {
+                let kind = |k: &TypeKind| match k {
+                    TypeKind::Struct(_) => "a struct",
+                    TypeKind::Enum(_) => "an enum",
+                };
+                let now = if o == n {
+                    format!("now {}", kind(nk))
+                } else {
+                    format!("`{n}` is {}", kind(nk))
+                };
+                self.push(
+                    Level::Breaking,
+                    "TYPE_KIND_CHANGED",
+                    path,
+                    format!("`{o}` was {}, {now}: the JSON shape changes", kind(ok)),
+                );
+            }
         }
     }
 

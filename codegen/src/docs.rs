@@ -54,6 +54,7 @@ pub fn markdown(model: &Model) -> String {
     out.push('\n');
 
     diagram(model, &mut out);
+    wire_legend(&mut out);
 
     for c in model.categories() {
         let _ = writeln!(out, "## Category `{c}`\n");
@@ -261,11 +262,110 @@ fn event(model: &Model, e: &EventDef, out: &mut String) {
         fields_table(t, out);
     }
     if let Some(example) = &e.example {
-        let json = serde_json::to_string_pretty(example).unwrap_or_default();
+        let mut json = String::new();
+        let payload = e.payload.as_deref().map(|p| TypeRef::Named(p.to_owned()));
+        pretty_json(model, example, payload.as_ref(), 0, &mut json);
         // A fence longer than any backtick run inside, so the example cannot close it.
         let fence = "`".repeat(longest_backtick_run(&json).max(2) + 1);
         let _ = writeln!(out, "Example:\n\n{fence}json\n{json}\n{fence}\n");
     }
+}
+
+/// `value` pretty-printed like `serde_json::to_string_pretty`, but with the keys of a struct in
+/// the order its fields are declared, as the generated Rust writes them (a `serde_json::Map`
+/// sorts them). `ty` is the manifest type of `value`, when known; map and `json` keys stay
+/// sorted.
+fn pretty_json(
+    model: &Model,
+    value: &serde_json::Value,
+    ty: Option<&TypeRef>,
+    depth: usize,
+    out: &mut String,
+) {
+    use serde_json::Value;
+    let indent = |out: &mut String, depth: usize| out.push_str(&"  ".repeat(depth));
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            let item_ty = match ty {
+                Some(TypeRef::List(t)) => Some(&**t),
+                _ => None,
+            };
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                indent(out, depth + 1);
+                pretty_json(model, item, item_ty, depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            indent(out, depth);
+            out.push(']');
+        }
+        Value::Object(map) if !map.is_empty() => {
+            let mut entries: Vec<(&String, &Value, Option<&TypeRef>)> = Vec::new();
+            match ty {
+                Some(TypeRef::Named(n)) => {
+                    if let Some(TypeDef {
+                        kind: TypeKind::Struct(fields),
+                        ..
+                    }) = model.type_def(n)
+                    {
+                        for f in fields {
+                            if let Some((k, v)) = map.get_key_value(&f.name) {
+                                entries.push((k, v, Some(&f.ty)));
+                            }
+                        }
+                    }
+                }
+                Some(TypeRef::Map(t)) => {
+                    entries.extend(map.iter().map(|(k, v)| (k, v, Some(&**t))))
+                }
+                _ => {}
+            }
+            // Keys the type does not name (a `json` value): sorted, after the named ones.
+            for (k, v) in map {
+                if !entries.iter().any(|(e, _, _)| *e == k) {
+                    entries.push((k, v, None));
+                }
+            }
+            out.push_str("{\n");
+            for (i, (k, v, t)) in entries.iter().enumerate() {
+                indent(out, depth + 1);
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(": ");
+                pretty_json(model, v, *t, depth + 1, out);
+                out.push_str(if i + 1 < entries.len() { ",\n" } else { "\n" });
+            }
+            indent(out, depth);
+            out.push('}');
+        }
+        scalar => out.push_str(&serde_json::to_string(scalar).unwrap_or_default()),
+    }
+}
+
+/// How each manifest type is written in JSON: what a reader of the payload tables needs to
+/// know to produce or parse the wire form by hand (`docs/typescript.md` and `docs/bridge.md`
+/// hold the full policy).
+fn wire_legend(out: &mut String) {
+    out.push_str(
+        "## How values travel\n\n\
+         Payloads are JSON. Across the browser bridge each event is a CloudEvents 1.0 envelope: \
+         its `type` is the event's wire type (`<package>.<event>`), its `data` the payload \
+         (absent when the event has none).\n\n\
+         | Manifest type | JSON |\n\
+         | --- | --- |\n\
+         | `i64` `u64` | a decimal string, always written so (`\"18446744073709551615\"`): \
+         JavaScript numbers lose precision beyond 2^53 − 1. Readers also accept a JSON integer \
+         within ±(2^53 − 1) = ±9007199254740991 |\n\
+         | `i8` `i16` `i32` `u8` `u16` `u32` | a JSON integer within the type's range |\n\
+         | `f32` `f64` | a finite JSON number |\n\
+         | `timestamp` | a JSON integer: milliseconds since the Unix epoch, within ±(2^53 − 1) |\n\
+         | `string` / `bool` | a JSON string / `true` or `false` |\n\
+         | `json` | any JSON value |\n\
+         | `T[]` / `map<T>` | an array / an object with string keys |\n\
+         | enum | one of its values as a string, exactly (case matters) |\n\
+         | struct | an object keyed by the field names shown; unknown keys are ignored |\n\
+         | optional field (`T?`) | the key is left out when there is no value; `null` is \
+         rejected, except for `json?` where `null` is a value |\n\n",
+    );
 }
 
 fn longest_backtick_run(s: &str) -> usize {

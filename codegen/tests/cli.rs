@@ -88,6 +88,38 @@ fn file_and_argument_problems_are_one_line_and_exit_2() {
         err.starts_with("error: cannot read `does/not/exist.yaml`"),
         "{err}"
     );
+    assert!(out.stdout.is_empty());
+    // With `--format json`, stdout carries the same problem as a diagnostic for CI tools.
+    let out = eventbus(&["check", "does/not/exist.yaml", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = json.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{json}");
+    assert_eq!(items[0]["path"], "does/not/exist.yaml");
+    assert_eq!(items[0]["severity"], "error");
+    assert_eq!(items[0]["line"], serde_json::Value::Null);
+    assert!(
+        items[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read `does/not/exist.yaml`"),
+        "{json}"
+    );
+    let mut keys: Vec<_> = items[0].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "column", "hint", "label", "line", "message", "path", "severity"
+        ],
+        "the keys of every other diagnostic"
+    );
     let out = eventbus(&["generate"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("nothing to generate"));
@@ -207,7 +239,43 @@ fn diff_exit_codes_and_formats() {
         "markdown",
     ]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("No changes."));
+    assert_eq!(
+        text(&out.stdout),
+        "### Event manifest changes\n\nNo changes.\n"
+    );
+    // Real changes in Markdown: a table row per change, most serious first, still exit 1.
+    let out = eventbus(&[
+        "diff",
+        &format!("{d}/types/old.yaml"),
+        &format!("{d}/types/new.yaml"),
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let md = text(&out.stdout);
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "### Event manifest changes",
+            "",
+            "| Level | Path | Rule | Change |",
+            "| --- | --- | --- | --- |"
+        ],
+        "{md}"
+    );
+    assert_eq!(lines.len(), 4 + 10, "one row per change: {md}");
+    assert_eq!(
+        lines[4],
+        "| ❌ breaking | `events.counted.payload.byName{}` | `FIELD_TYPE_CHANGED` | type changed from `u32` to `string` |"
+    );
+    assert!(lines.contains(
+        &"| ⚠️ warning | `events.measured.payload` | `PAYLOAD_TYPE_RENAMED` | payload type `Reading` is now `Measurement`: Rust and TypeScript code naming it must change |"
+    ));
+    assert_eq!(
+        lines[13],
+        "| ✅ safe | `events.measured.payload.unit` | `OPTIONAL_FIELD_ADDED` | optional field `unit` added |"
+    );
     // A broken side is reported like `check` does.
     let out = eventbus(&["diff", "codegen/tests/broken/version.yaml", "events.yaml"]);
     assert_eq!(out.status.code(), Some(1));
@@ -216,6 +284,43 @@ fn diff_exit_codes_and_formats() {
 
 #[test]
 fn diff_reads_old_manifests_from_git() {
+    // A committed corpus manifest against the work tree's new side: the report must be the one
+    // the same old text gives when read from a file, and hold the corpus' known changes.
+    let d = "codegen/tests/diff/fields";
+    let committed = Command::new("git")
+        .args(["show", &format!("HEAD:{d}/old.yaml")])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(committed.status.success(), "{}", text(&committed.stderr));
+    let dir = scratch("git");
+    let old_file = dir.join("old.yaml");
+    std::fs::write(&old_file, &committed.stdout).unwrap();
+    let from_git = eventbus(&[
+        "diff",
+        &format!("git:HEAD:{d}/old.yaml"),
+        &format!("{d}/new.yaml"),
+    ]);
+    let from_file = eventbus(&["diff", old_file.to_str().unwrap(), &format!("{d}/new.yaml")]);
+    assert_eq!(
+        from_git.status.code(),
+        Some(1),
+        "{}",
+        text(&from_git.stderr)
+    );
+    let report = text(&from_git.stdout);
+    assert_eq!(report, text(&from_file.stdout));
+    assert!(
+        report.contains(
+            "breaking: events.job.payload.removed [FIELD_REMOVED] field `removed` removed\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("\n8 breaking, 4 warning, 1 safe\n"),
+        "{report}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
     // The repository's own history: HEAD's events.yaml against the work tree's.
     let out = eventbus(&[
         "diff",
@@ -224,12 +329,44 @@ fn diff_reads_old_manifests_from_git() {
         "--allow-breaking",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with(" safe\n") || text(&out.stdout) == "no changes\n",
+        "{}",
+        text(&out.stdout)
+    );
     let out = eventbus(&["diff", "git:no-such-rev:events.yaml", "events.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).starts_with("error: `git:no-such-rev:events.yaml`"));
     let out = eventbus(&["diff", "git:HEAD", "events.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("expected `git:REV:path`"));
+}
+
+#[test]
+fn git_option_injection_is_refused() {
+    let dir = scratch("git-injection");
+    let target = dir.join("x");
+    // Before the fix, git read `--output=<dir>/x:y` as an option and wrote that file.
+    for spec in [
+        format!("git:--output={}:y", target.display()),
+        "git:HEAD:--output=y".to_owned(),
+    ] {
+        let out = eventbus(&["diff", &spec, "events.yaml"]);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "error: `{spec}`: a revision or path starting with `-` is refused"
+            )),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let written: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(written.is_empty(), "git wrote {written:?}");
+    assert!(!repo().join("y").exists() && !repo().join("--output=y").exists());
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

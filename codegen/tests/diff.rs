@@ -20,7 +20,7 @@ fn every_pair_gets_its_expected_classification() {
         .map(|e| e.unwrap().path())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 6);
+    assert!(cases.len() >= 8);
     let mut failures = Vec::new();
     for case in cases {
         let report = text_report(&diff(
@@ -244,6 +244,37 @@ fn nested_and_recursive_types_are_followed() {
         "OPTIONAL_FIELD_ADDED",
         "events.tree.payload.tags{}.color"
     ));
+}
+
+#[test]
+fn type_rules() {
+    use Level::{Breaking, Safe, Warning};
+    let r = rules("types");
+    let expected: Vec<(Level, &str, &str)> = vec![
+        // Element types are compared inside lists and maps; the cardinality is unchanged.
+        (
+            Breaking,
+            "FIELD_TYPE_CHANGED",
+            "events.counted.payload.byName{}",
+        ),
+        (
+            Breaking,
+            "FIELD_TYPE_CHANGED",
+            "events.counted.payload.counts[]",
+        ),
+        (Breaking, "TYPE_KIND_CHANGED", "events.drawn.payload.mode"),
+        (Breaking, "TYPE_KIND_CHANGED", "events.drawn.payload.shape"),
+        (Breaking, "TYPE_KIND_CHANGED", "events.drawn.payload.tool"),
+        // A field rename is a removal plus an addition.
+        (Breaking, "FIELD_REMOVED", "events.named.payload.r"),
+        (Breaking, "REQUIRED_FIELD_ADDED", "events.named.payload.r2"),
+        (Warning, "FIELD_TYPE_RENAMED", "events.drawn.payload.tool"),
+        // A renamed payload type is a warning, and its shape is still compared.
+        (Warning, "PAYLOAD_TYPE_RENAMED", "events.measured.payload"),
+        (Safe, "OPTIONAL_FIELD_ADDED", "events.measured.payload.unit"),
+    ];
+    let got: Vec<(Level, &str, &str)> = r.iter().map(|(l, ru, p)| (*l, *ru, p.as_str())).collect();
+    assert_eq!(got, expected);
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! The committed docs of the repository's own manifest are fresh (`docs/EVENTS.md`,
-//! `docs/asyncapi.json`; `EVENTBUS_BLESS=1` rewrites them), and manifest text cannot break
-//! the structure of the generated Markdown.
+//! `docs/asyncapi.json`), the Markdown of every `tests/golden/*.yaml` equals the committed
+//! `tests/golden/<name>.md` (`EVENTBUS_BLESS=1` rewrites them all; review the diff), and
+//! manifest text cannot break the structure of the generated Markdown.
 
 use std::path::Path;
 
+use eventbus_codegen::model::TypeKind;
 use eventbus_codegen::{Model, asyncapi, docs};
 
 mod support;
@@ -36,6 +38,82 @@ fn committed_docs_are_fresh() {
 }
 
 #[test]
+fn generated_markdown_matches_the_golden_files() {
+    let mut stale = Vec::new();
+    let mut cases = 0;
+    for e in std::fs::read_dir(repo().join("tests/golden")).unwrap() {
+        let manifest = e.unwrap().path();
+        if manifest.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        cases += 1;
+        let model = Model::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
+        check_fresh(
+            &manifest.with_extension("md"),
+            &docs::markdown(&model),
+            &mut stale,
+        );
+    }
+    assert!(cases >= 3, "{cases} golden manifests");
+    assert!(
+        stale.is_empty(),
+        "stale golden Markdown (rerun with EVENTBUS_BLESS=1 and review the diff): {stale:?}"
+    );
+}
+
+/// The text between `### `name`` and the next heading.
+fn section<'a>(md: &'a str, name: &str) -> &'a str {
+    let start = md
+        .find(&format!("### `{name}`\n"))
+        .unwrap_or_else(|| panic!("no section for `{name}`"));
+    let body = &md[start..];
+    let end = body[4..].find("\n#").map_or(body.len(), |i| i + 4);
+    &body[..end]
+}
+
+#[test]
+fn deprecation_notices_are_rendered() {
+    let model = Model::load(repo().join("tests/golden/shapes.yaml")).unwrap();
+    let md = docs::markdown(&model);
+    // `deprecated: use limited` shows its note, first thing under the heading;
+    // `deprecated: true` shows the notice alone.
+    assert!(
+        section(&md, "quiet").starts_with("### `quiet`\n\n> **Deprecated**: use limited\n\n"),
+        "{}",
+        section(&md, "quiet")
+    );
+    assert!(
+        section(&md, "old").starts_with("### `old`\n\n> **Deprecated**\n\n"),
+        "{}",
+        section(&md, "old")
+    );
+    assert!(!section(&md, "guarded").contains("Deprecated"));
+    assert_eq!(md.matches("> **Deprecated**").count(), 2);
+}
+
+#[test]
+fn the_wire_encoding_is_explained() {
+    let model = Model::load(repo().join("events.yaml")).unwrap();
+    let md = docs::markdown(&model);
+    let legend = &md[md.find("## How values travel\n").expect("a legend")..];
+    let legend = &legend[..legend[3..].find("\n## ").unwrap() + 3];
+    assert!(
+        legend.contains("| `i64` `u64` | a decimal string, always written so"),
+        "{legend}"
+    );
+    assert!(
+        legend.contains("| `timestamp` | a JSON integer: milliseconds since the Unix epoch"),
+        "{legend}"
+    );
+    // What the legend says is what the examples show: a u64 as a string, a timestamp as a
+    // number of milliseconds.
+    let chain = section(&md, "chainSync");
+    assert!(chain.contains("| `blockHeight` | `u64` |"), "{chain}");
+    assert!(chain.contains("\"blockHeight\": \"19876543\""), "{chain}");
+    assert!(section(&md, "notification").contains("\"timestamp\": 1718000000000"));
+}
+
+#[test]
 fn every_event_and_type_is_documented() {
     let model = Model::load(repo().join("events.yaml")).unwrap();
     let md = docs::markdown(&model);
@@ -51,11 +129,33 @@ fn every_event_and_type_is_documented() {
         );
     }
     assert!(md.contains("```mermaid\nflowchart LR"));
-    // Examples are shown as the validated wire JSON.
-    let install = model.event("packageInstall").unwrap();
-    if let Some(example) = &install.example {
-        assert!(md.contains(&serde_json::to_string_pretty(example).unwrap()));
+    // Examples are the validated wire JSON, keys in the order the fields are declared (the
+    // order the generated Rust writes them).
+    let mut examples = 0;
+    for e in &model.events {
+        let (Some(example), Some(payload)) = (&e.example, &e.payload) else {
+            continue;
+        };
+        examples += 1;
+        let body = section(&md, &e.name);
+        let json = &body[body.find("```json\n").unwrap() + 8..];
+        let json = &json[..json.find("\n```").unwrap()];
+        let shown: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(&shown, example, "{}", e.name);
+        let TypeKind::Struct(fields) = &model.type_def(payload).unwrap().kind else {
+            continue;
+        };
+        let positions: Vec<usize> = fields
+            .iter()
+            .filter_map(|f| json.find(&format!("\n  \"{}\": ", f.name)))
+            .collect();
+        assert!(
+            positions.is_sorted(),
+            "{}: keys out of field order:\n{json}",
+            e.name
+        );
     }
+    assert!(examples >= 10, "{examples} examples");
 }
 
 #[test]

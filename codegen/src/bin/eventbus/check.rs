@@ -23,7 +23,29 @@ pub fn load_or_report(path: &Path) -> Result<Result<Model, ExitCode>, Fatal> {
 }
 
 pub fn run(path: &Path, format: Format) -> Result<ExitCode, Fatal> {
-    let result = load(path)?;
+    let result = match load(path) {
+        Ok(result) => result,
+        Err(Fatal(message)) => {
+            // Tools parsing stdout get a diagnostic too (with no position: there is no file
+            // to point into); stderr keeps its one line and the exit code stays 2.
+            if let Format::Json = format {
+                let item = serde_json::json!({
+                    "path": path.display().to_string(),
+                    "line": null,
+                    "column": null,
+                    "severity": "error",
+                    "message": message,
+                    "label": null,
+                    "hint": null,
+                });
+                crate::out!(
+                    "{}",
+                    serde_json::to_string_pretty(&[item]).unwrap_or_default()
+                );
+            }
+            return Err(Fatal(message));
+        }
+    };
     match format {
         Format::Human => match result {
             Ok(model) => {

@@ -16,8 +16,17 @@ fn read_old(spec: &str) -> Result<(String, String), Fatal> {
                     "`{spec}`: expected `git:REV:path`, e.g. `git:HEAD~1:events.yaml`"
                 ))
             })?;
+            // A leading `-` would make git read the argument as an option
+            // (`git:--output=/tmp/x:y` writes a file): refuse it outright, and also end git's
+            // options explicitly so nothing after them can be one.
+            if rev.starts_with('-') || path.starts_with('-') {
+                return Err(Fatal(format!(
+                    "`{spec}`: a revision or path starting with `-` is refused (git would read it \
+                     as an option); name the revision, e.g. `git:HEAD~1:events.yaml`"
+                )));
+            }
             let output = Command::new("git")
-                .args(["show", &format!("{rev}:{path}")])
+                .args(["show", "--end-of-options", &format!("{rev}:{path}")])
                 .output()
                 .map_err(|e| Fatal(format!("cannot run git: {e}")))?;
             if !output.status.success() {

@@ -76,7 +76,8 @@ enum Command {
     },
     /// Classify the changes between two manifests as breaking, warning or safe.
     Diff {
-        /// The old manifest: a file, or `git:REV:path` for a committed version.
+        /// The old manifest: a file, or `git:REV:path` for a committed version (`path` from the
+        /// repository's root, `./path` from the current directory).
         old: String,
         /// The new manifest.
         new: PathBuf,
