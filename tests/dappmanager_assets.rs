@@ -8,6 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The pinned TypeScript compiler, installed on demand.
+#[path = "support/npm.rs"]
+mod npm;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -50,11 +54,7 @@ fn the_generated_client_is_fresh() {
 
 #[test]
 fn the_compiled_page_assets_are_fresh() {
-    let tsc = root().join("node_modules/.bin/tsc");
-    assert!(
-        tsc.exists(),
-        "node_modules is missing: run `npm ci` at the repository root (it installs the pinned TypeScript)"
-    );
+    let tsc = npm::tsc();
     let assets = root().join("examples/dappmanager/assets");
     let out = tempfile::tempdir().unwrap();
     let output = Command::new(&tsc)

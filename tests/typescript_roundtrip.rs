@@ -14,7 +14,8 @@
 //! 3. Rust deserialises everything Node wrote: it must accept exactly what the guards
 //!    accepted, and read the same values.
 //!
-//! Needs `npm ci` (the pinned TypeScript compiler) and Node; fails, never skips, without them.
+//! Needs Node and npm: the pinned TypeScript compiler is installed on demand (`tests/support/npm.rs`);
+//! fails, never skips, without them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +73,7 @@ macro_rules! registry {
 registry! {
     minimal {}
     shapes { Level, Everything, Tree, InlineThing, Batched, Guarded }
-    keywords { Kind, Keywords, Match }
+    keywords { Kind, Keywords, Delete, Match }
     dappnode {
         NotificationType, NotificationAction, NotificationEvent, PackageOperation, PackageStatus,
         PackageEvent, ContainerState, ContainerSummary, InstalledPackage, DirectoryItemStatus,
@@ -446,15 +447,12 @@ fn schema(model: &Model) -> Value {
 
 // ---- the toolchain ------------------------------------------------------------------------------
 
+#[path = "support/npm.rs"]
+mod npm;
+
+/// The pinned TypeScript compiler (`npm ci` first if `node_modules` is missing or stale).
 fn tsc() -> PathBuf {
-    let tsc = repo().join("node_modules/.bin/tsc");
-    assert!(
-        tsc.exists(),
-        "`{}` is missing: run `npm ci` in the repository root (it installs the TypeScript compiler \
-         pinned in package-lock.json), then rerun the tests",
-        tsc.display()
-    );
-    tsc
+    npm::tsc()
 }
 
 /// Compiles the golden TypeScript to ES modules under `out`; returns module → `.js` path.

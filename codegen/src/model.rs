@@ -4,6 +4,21 @@
 //! its invariants: every named type resolves, names are unique after case conversion, no
 //! type contains itself without indirection, examples match their payloads. Spans are gone;
 //! everything here is about the meaning, not the text.
+//!
+//! # Stability
+//!
+//! The IR grows with the manifest language: a minor version may add fields to these structs
+//! and variants to these enums (as `scope` and `circuit_breaker` were added). So, outside
+//! this crate:
+//!
+//! - get a [`Model`] by parsing ([`Model::parse`], [`Model::load`], `str::parse`), never by a
+//!   struct literal: a literal stops compiling when a field is added, and would skip the
+//!   validation the invariants above rest on;
+//! - read fields by name, and give a `match` on an enum of this module a `_` arm when it is
+//!   not meant to break on a new DSL feature.
+//!
+//! Renaming or removing a field or variant, or changing what one means, is a breaking change
+//! and waits for a major version.
 
 use std::time::Duration;
 

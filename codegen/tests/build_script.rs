@@ -1,7 +1,8 @@
 //! `compile()` as a build script runs it: a broken manifest fails with cargo errors and the
 //! full report; a good one writes `OUT_DIR/events.rs` and asks cargo to watch the file.
 //!
-//! The test re-runs its own binary as the "build script" so that `process::exit` can be observed.
+//! The first tests re-run their own binary as the "build script" so that `process::exit` can be
+//! observed; the last builds a real consumer crate with cargo (see [`Consumer`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -65,4 +66,180 @@ fn a_good_manifest_writes_the_file_and_watches_it() {
     let code = std::fs::read_to_string(out.join("events.rs")).unwrap();
     assert!(code.starts_with("// @generated"));
     std::fs::remove_dir_all(out).unwrap();
+}
+
+// ---- a real consumer crate, built by cargo ---------------------------------------------------
+
+/// A scratch crate outside the workspace on the build-script route: `eventbus` (default
+/// features) is its only dependency, `eventbus-codegen` its build-dependency, `Builder` in its
+/// `build.rs`. Inside the workspace (`tests/build-script`) features unify with the facade's
+/// dev-dependencies, so only a crate of its own proves the default-feature build.
+///
+/// It lives in `<target>/tmp/build-script-consumer` and builds into `<target>/scratch`, the
+/// target dir `eventbus-macros/tests/rebuild.rs` uses too, so the dependencies compile once
+/// for both. `--offline` with a copy of the workspace's `Cargo.lock`.
+struct Consumer {
+    dir: std::path::PathBuf,
+    target: std::path::PathBuf,
+}
+
+const CONSUMER_BUILD_RS: &str = r#"fn main() {
+    eventbus_codegen::Builder::new("events.yaml").build().unwrap();
+}
+"#;
+
+const CONSUMER_MAIN_RS: &str = r#"mod events {
+    eventbus::include_events!();
+}
+
+fn main() {
+    println!("{}", env!("OUT_DIR"));
+    let bus = events::EventBus::new();
+    bus.ping.on(|p| println!("ping {}", p.n));
+    bus.ping.emit(events::Ping { n: 7 });
+}
+"#;
+
+const CONSUMER_EVENTS: &str = "\
+version: 1
+package: scratch
+events:
+  ping:
+    category: health
+    payload: { n: u32 }
+";
+
+/// `payload: Pingg` at 6:20: unknown, with `Ping` a declared type to suggest.
+const CONSUMER_BROKEN: &str = "\
+version: 1
+package: scratch
+types:
+  Ping: { fields: { n: u32 } }
+events:
+  ping: { payload: Pingg }
+";
+
+impl Consumer {
+    fn write(&self, path: &str, text: &str) {
+        let path = self.dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn cargo(&self, command: &str) -> std::process::Output {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        Command::new(cargo)
+            .args([command, "--offline", "--color", "never"])
+            .current_dir(&self.dir)
+            .env("CARGO_TARGET_DIR", &self.target)
+            // The same settings as eventbus-macros/tests/rebuild.rs, to share its build.
+            .env("CARGO_PROFILE_DEV_DEBUG", "0")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("cannot run cargo")
+    }
+
+    /// `cargo run`: the program's stdout and cargo's stderr; fails the test if the build fails.
+    fn run(&self) -> (String, String) {
+        let out = self.cargo("run");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "cargo run failed:\n{stderr}\n{stdout}"
+        );
+        (stdout, stderr)
+    }
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn a_consumer_crate_builds_fails_and_rebuilds_through_cargo() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let consumer = Consumer {
+        dir: tmp.join("build-script-consumer"),
+        target: tmp.parent().unwrap().join("scratch"),
+    };
+    consumer.write(
+        "Cargo.toml",
+        &format!(
+            "[package]\nname = \"eventbus-scratch-build-script\"\nversion = \"0.0.0\"\n\
+             edition = \"2024\"\npublish = false\n\n\
+             [dependencies]\neventbus = {{ path = {:?} }}\n\n\
+             [build-dependencies]\neventbus-codegen = {{ path = {:?}, default-features = false }}\n\n\
+             # Not a member of the repository's workspace.\n[workspace]\n",
+            repo.to_str().unwrap(),
+            repo.join("codegen").to_str().unwrap()
+        ),
+    );
+    consumer.write(
+        "Cargo.lock",
+        &std::fs::read_to_string(repo.join("Cargo.lock")).unwrap(),
+    );
+    consumer.write("build.rs", CONSUMER_BUILD_RS);
+    consumer.write("src/main.rs", CONSUMER_MAIN_RS);
+    consumer.write("events.yaml", CONSUMER_EVENTS);
+
+    // (a) It builds with eventbus's default features, and the generated event works.
+    let (out, _) = consumer.run();
+    let (out_dir, rest) = out.split_once('\n').unwrap();
+    assert_eq!(rest, "ping 7\n");
+    let generated = Path::new(out_dir).join("events.rs");
+    assert!(
+        std::fs::read_to_string(&generated)
+            .unwrap()
+            .starts_with("// @generated")
+    );
+
+    // (c) The manifest is rewritten unchanged: cargo reruns the build script, which leaves the
+    // generated file alone. Its timestamp is first set in the past, so a rewrite would show
+    // even on a file system with coarse timestamps.
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&generated)
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    consumer.write("events.yaml", CONSUMER_EVENTS);
+    let (out, stderr) = consumer.run();
+    assert!(
+        stderr.contains("Compiling eventbus-scratch-build-script"),
+        "touching the manifest did not rerun the build script:\n{stderr}"
+    );
+    assert_eq!(out, format!("{out_dir}\nping 7\n"));
+    assert_eq!(
+        modified(&generated),
+        past,
+        "an unchanged manifest rewrote the generated file"
+    );
+
+    // (b) A broken manifest fails `cargo build` with the report: position, message, hint.
+    consumer.write("events.yaml", CONSUMER_BROKEN);
+    let failed = consumer.cargo("build");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        !failed.status.success(),
+        "a broken manifest built:\n{stderr}"
+    );
+    for expected in [
+        "events.yaml:6:20",
+        "unknown type `Pingg`",
+        "did you mean `Ping`?",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "`{expected}` missing from:\n{stderr}"
+        );
+    }
+
+    // Fixing the manifest alone (no Rust file touched) makes it build again.
+    consumer.write("events.yaml", CONSUMER_EVENTS);
+    let (out, _) = consumer.run();
+    assert_eq!(out, format!("{out_dir}\nping 7\n"));
 }

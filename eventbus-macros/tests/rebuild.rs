@@ -3,7 +3,8 @@
 //! Builds a scratch crate whose only dependency is `eventbus` (two manifests, two modules),
 //! appends an event to one manifest, and runs it again: the new event is there although no
 //! Rust file changed. Then the code uses the new event, and a last run with nothing changed
-//! must not recompile (the hidden `include_str!` adds no spurious rebuilds).
+//! must not recompile (the hidden `include_str!` adds no spurious rebuilds). Last, a broken
+//! manifest fails the build with its report, and fixing it alone builds again.
 //!
 //! The scratch crate lives in `<target>/tmp/rebuild-consumer` and builds into
 //! `<target>/scratch` (not this test's own target dir, which the running `cargo test` holds),
@@ -74,17 +75,7 @@ impl Scratch {
 
     /// `cargo run`: the program's stdout, and whether cargo compiled the consumer.
     fn run(&self) -> (String, bool) {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["run", "--offline", "--color", "never"])
-            .current_dir(&self.dir)
-            .env("CARGO_TARGET_DIR", &self.target)
-            // Only the consumer is under test; keep the dependency build small.
-            .env("CARGO_PROFILE_DEV_DEBUG", "0")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .output()
-            .expect("cannot run cargo");
+        let out = self.cargo_run();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
@@ -93,6 +84,21 @@ impl Scratch {
         );
         let compiled = stderr.contains("Compiling eventbus-scratch-consumer");
         (stdout, compiled)
+    }
+
+    /// `cargo run`, successful or not.
+    fn cargo_run(&self) -> std::process::Output {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        Command::new(cargo)
+            .args(["run", "--offline", "--color", "never"])
+            .current_dir(&self.dir)
+            .env("CARGO_TARGET_DIR", &self.target)
+            // Only the consumer is under test; keep the dependency build small.
+            .env("CARGO_PROFILE_DEV_DEBUG", "0")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("cannot run cargo")
     }
 }
 
@@ -142,5 +148,32 @@ fn editing_the_manifest_rebuilds_the_consumer() {
     // Nothing changed: nothing is recompiled.
     let (out, compiled) = scratch.run();
     assert!(!compiled, "an unchanged consumer was recompiled");
+    assert_eq!(out, "events: ping,pong\nping 1\nhello\npong new\n");
+
+    // A broken manifest fails the build with its report; fixing only the manifest (no Rust
+    // file touched) builds it again: the hidden `include_str!` is emitted even on errors.
+    let good = format!("{EVENTS_V1}{NEW_EVENT}");
+    scratch.write(
+        "events.yaml",
+        &good.replace("{ text: string }", "{ text: strng }"),
+    );
+    let failed = scratch.cargo_run();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        !failed.status.success(),
+        "a broken manifest built:\n{stderr}"
+    );
+    for expected in [
+        "events.yaml:10:22: unknown type `strng`",
+        "did you mean `string`?",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "`{expected}` missing from:\n{stderr}"
+        );
+    }
+    scratch.write("events.yaml", &good);
+    let (out, compiled) = scratch.run();
+    assert!(compiled, "fixing the manifest did not rebuild the consumer");
     assert_eq!(out, "events: ping,pong\nping 1\nhello\npong new\n");
 }

@@ -119,6 +119,19 @@ pub struct Keywords {
     #[serde(rename = "static")]
     pub r#static: ::std::string::String,
 }
+/// Payload of the `delete` event.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::cmp::PartialEq,
+    ::eventbus::__private::serde::Serialize,
+    ::eventbus::__private::serde::Deserialize
+)]
+#[serde(crate = "::eventbus::__private::serde")]
+pub struct Delete {
+    #[serde(rename = "delete")]
+    pub delete: Kind,
+}
 /// Payload of the `match` event.
 #[derive(
     ::core::fmt::Debug,
@@ -138,7 +151,7 @@ pub struct Match {
 pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
     package: "keywords",
     version: 1,
-    fingerprint: "8b6d07a080358386",
+    fingerprint: "96a53e7fd05c7dce",
     events: &[
         ::eventbus::EventMeta {
             name: "type",
@@ -207,6 +220,17 @@ pub static MANIFEST: ::eventbus::ManifestMeta = ::eventbus::ManifestMeta {
             policies: ::eventbus::Policies::NONE,
         },
         ::eventbus::EventMeta {
+            name: "delete",
+            category: "general",
+            description: "",
+            payload: ::core::option::Option::Some("Delete"),
+            persist: false,
+            ui: ::eventbus::UiDirection::None,
+            scope: ::eventbus::Scope::Local,
+            deprecated: ::core::option::Option::None,
+            policies: ::eventbus::Policies::NONE,
+        },
+        ::eventbus::EventMeta {
             name: "core",
             category: "general",
             description: "",
@@ -247,6 +271,8 @@ pub struct EventBus {
     pub self_: ::eventbus::Signal,
     /// `new` · category `general`
     pub new: ::eventbus::Signal,
+    /// `delete` · category `general`
+    pub delete: ::eventbus::Event<Delete>,
     /// `core` · category `general`
     pub core: ::eventbus::Signal,
     /// `match` · category `general`
@@ -268,8 +294,9 @@ impl EventBus {
             class: ::eventbus::Signal::new(&core, &MANIFEST.events[3]),
             self_: ::eventbus::Signal::new(&core, &MANIFEST.events[4]),
             new: ::eventbus::Signal::new(&core, &MANIFEST.events[5]),
-            core: ::eventbus::Signal::new(&core, &MANIFEST.events[6]),
-            r#match: ::eventbus::Event::new(&core, &MANIFEST.events[7]),
+            delete: ::eventbus::Event::new(&core, &MANIFEST.events[6]),
+            core: ::eventbus::Signal::new(&core, &MANIFEST.events[7]),
+            r#match: ::eventbus::Event::new(&core, &MANIFEST.events[8]),
             __core: core,
         }
     }

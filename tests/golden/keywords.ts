@@ -18,7 +18,7 @@
 export const MANIFEST = {
   package: "keywords",
   version: 1,
-  fingerprint: "8b6d07a080358386",
+  fingerprint: "96a53e7fd05c7dce",
 } as const;
 
 export type Kind = "type" | "default" | "fn" | "class" | "delete" | "self" | "1st";
@@ -52,6 +52,11 @@ export interface Keywords {
   static: string;
 }
 
+/** Payload of the `delete` event. */
+export interface Delete {
+  delete: Kind;
+}
+
 /** Payload of the `match` event. */
 export interface Match {
   in: string;
@@ -66,6 +71,7 @@ export interface EventMap {
   class: void;
   self: void;
   new: void;
+  delete: Delete;
   core: void;
   match: Match;
 }
@@ -87,7 +93,7 @@ export type FromUiEventName = keyof FromUiEvents;
 
 /** The names of the events of each category. */
 export interface EventsByCategory {
-  general: "type" | "default" | "fn" | "class" | "self" | "new" | "core" | "match";
+  general: "type" | "default" | "fn" | "class" | "self" | "new" | "delete" | "core" | "match";
 }
 
 /** What the manifest says about an event: the type of the entries of {@link EVENTS}. */
@@ -172,6 +178,16 @@ export const EVENTS = {
     deprecated: false,
     deprecationNote: null,
   },
+  delete: {
+    name: "delete",
+    category: "general",
+    description: null,
+    payload: "Delete",
+    persist: false,
+    ui: "none",
+    deprecated: false,
+    deprecationNote: null,
+  },
   core: {
     name: "core",
     category: "general",
@@ -247,6 +263,25 @@ function $Keywords(x: unknown, d: number): string | null {
   );
 }
 
+/** Whether `x` is a valid {@link Delete}: exactly what the Rust side accepts. */
+export function isDelete(x: unknown): x is Delete {
+  return $Delete(x, 0) === null;
+}
+
+/** Why `x` is not a valid {@link Delete}: `null` when it is, else the first problem as `$.path: message`. */
+export function validateDelete(x: unknown): string | null {
+  return $report($Delete(x, 0));
+}
+
+function $Delete(x: unknown, d: number): string | null {
+  if (!$isObject(x)) return $expected("an object", x);
+  if (d >= 127) return $tooDeep;
+  return (
+    $req(x, "delete", ".delete", $Kind, d + 1) ??
+    $keys(x)
+  );
+}
+
 /** Whether `x` is a valid {@link Match}: exactly what the Rust side accepts. */
 export function isMatch(x: unknown): x is Match {
   return $Match(x, 0) === null;
@@ -278,6 +313,7 @@ export const validators: { readonly [K in keyof EventMap]: (x: unknown) => x is 
   class: $isVoid,
   self: $isVoid,
   new: $isVoid,
+  delete: isDelete,
   core: $isVoid,
   match: isMatch,
 };
@@ -289,6 +325,7 @@ const $events: { readonly [K in keyof EventMap]: $Check } = {
   class: $void,
   self: $void,
   new: $void,
+  delete: $Delete,
   core: $void,
   match: $Match,
 };

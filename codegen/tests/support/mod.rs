@@ -1,5 +1,5 @@
 //! What the integration tests of `eventbus-codegen` share: where the repository is, and the
-//! TypeScript compiler from `npm ci`. Each test crate uses part of it.
+//! npm tools (installed on demand by [`npm`]). Each test crate uses part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -12,14 +12,11 @@ pub fn repo() -> PathBuf {
         .to_owned()
 }
 
-/// `node_modules/.bin/tsc`, or a failure that says how to get it: never a silent pass.
+/// The on-demand `npm ci`, shared with the root crate's tests.
+#[path = "../../../tests/support/npm.rs"]
+pub mod npm;
+
+/// `node_modules/.bin/tsc`, after `npm ci` if `node_modules` is missing or stale.
 pub fn tsc() -> PathBuf {
-    let tsc = repo().join("node_modules/.bin/tsc");
-    assert!(
-        tsc.exists(),
-        "`{}` is missing: run `npm ci` in the repository root (it installs the TypeScript compiler \
-         pinned in package-lock.json), then rerun the tests",
-        tsc.display()
-    );
-    tsc
+    npm::tsc()
 }
