@@ -16,6 +16,12 @@
  * exponential backoff and full jitter, and resumes after the last stored event it received,
  * so persisted events emitted meanwhile arrive once each. Every incoming payload is checked
  * with the generated guards before a handler sees it.
+ *
+ * A silently dead server (a crashed host, a dropped NAT entry) is noticed without waiting for
+ * TCP: the server sends a heartbeat frame whenever it has sent nothing for its ping interval,
+ * and the client reconnects when no frame came within the interval plus the timeout its
+ * welcome announced (45 s by default). Emits made while the connection is not open are queued
+ * (up to {@link ConnectOptions.queueLimit}) and sent, in order, once it is open again.
  * @module
  */
 
@@ -74,7 +80,8 @@ export interface StateDetail {
 /** An error frame from the server, or a problem of the client itself. */
 export class BridgeError extends Error {
   /** The error frame's `code` (`invalid_payload`, `rate_limited`, ...) or the client's own:
-   * `not_connected`, `timeout`, `disconnected`, `closed`, `invalid_frame`, `handler_failed`. */
+   * `not_connected`, `queue_full`, `timeout`, `disconnected`, `closed`, `invalid_frame`,
+   * `handler_failed`. */
   readonly code: string;
   /** The JSON path of an invalid payload (`$.peers`), else `null`. */
   readonly path: string | null;
@@ -114,8 +121,19 @@ export interface ConnectOptions {
   readonly minDelayMs?: number;
   /** Largest reconnection delay cap, in ms (default 30,000). */
   readonly maxDelayMs?: number;
-  /** How long {@link Client.emit} waits for the server's answer, in ms (default 10,000). */
+  /** How long {@link Client.emit} waits for the server's answer, in ms (default 10,000),
+   * counted from the call: time spent queued while reconnecting is included. */
   readonly ackTimeoutMs?: number;
+  /** Emits kept while the connection is not open, sent in order once it is (default 100).
+   * Beyond it `emit` rejects with `queue_full`; `0` rejects every emit made while not open
+   * with `not_connected`. A queued emit whose ack timeout passes is dropped, never sent. */
+  readonly queueLimit?: number;
+  /** How long to wait for the server's welcome after opening a socket, in ms (default
+   * 20,000), before trying again. */
+  readonly connectTimeoutMs?: number;
+  /** Reconnect when no frame arrived for this long, in ms. Default: the heartbeat interval
+   * plus timeout of the server's welcome (25 s + 20 s by default). `0` turns it off. */
+  readonly heartbeatTimeoutMs?: number;
   /** The WebSocket constructor (default: the global `WebSocket`). */
   readonly WebSocket?: SocketFactory;
   /** Errors not tied to an `emit`: invalid frames, handler exceptions, server errors. */
@@ -129,7 +147,10 @@ export interface Client {
   /** Calls `handler` for every event; returns the function that removes it. */
   onAny(handler: (event: ReceivedEvent) => void): () => void;
   /** Sends an event the manifest lets the UI send; resolves once the server accepted it,
-   * rejects with a {@link BridgeError} when it refused it or the connection is not open. */
+   * rejects with a {@link BridgeError} when it refused it. While the connection is not open
+   * the emit waits in a bounded queue (see {@link ConnectOptions.queueLimit}); an emit sent
+   * on a connection lost before the answer rejects with `disconnected` and is not resent
+   * (the server may have accepted it). */
   emit<K extends FromUiEventName>(name: K, ...payload: EmitArgs<K>): Promise<void>;
   /** The connection state now. */
   readonly state: ConnectionState;
@@ -163,6 +184,14 @@ interface Pending {
   readonly timer: unknown;
 }
 
+/** An emit waiting for the connection to open. */
+interface Queued {
+  readonly id: string;
+  readonly name: string;
+  readonly encoded: string;
+  readonly pending: Pending;
+}
+
 function isObject(x: unknown): x is { readonly [key: string]: unknown } {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
@@ -182,6 +211,14 @@ class BridgeClient implements Client {
   private readonly anyHandlers: Set<Any> = new Set();
   private readonly stateListeners: Set<StateListener> = new Set();
   private readonly pending: Map<string, Pending> = new Map();
+  private queued: Queued[] = [];
+  /** Fires when the server has been silent too long: before the welcome, or between frames. */
+  private watchdog: unknown = null;
+  private silenceMs = 0;
+  /** The server's rate limit on what this client sends (from the welcome). */
+  private burst = Number.POSITIVE_INFINITY;
+  private framesPerSecond = Number.POSITIVE_INFINITY;
+  private flushTimer: unknown = null;
   private socket: SocketLike | null = null;
   private current: ConnectionState = "connecting";
   private detail: StateDetail = { attempt: 0, retryInMs: null, closeCode: null, reason: "" };
@@ -240,10 +277,6 @@ class BridgeClient implements Client {
   }
 
   emit<K extends FromUiEventName>(name: K, ...payload: EmitArgs<K>): Promise<void> {
-    const socket = this.socket;
-    if (this.current !== "open" || socket === null) {
-      return Promise.reject(new BridgeError("not_connected", `cannot send ${name}: the connection is ${this.current}`, null, name));
-    }
     if (!isEventName(name) || (EVENTS[name].ui !== "from_ui" && EVENTS[name].ui !== "both")) {
       return Promise.reject(new BridgeError("not_allowed", `${String(name)} may not be sent by the UI`, null, name));
     }
@@ -251,6 +284,15 @@ class BridgeClient implements Client {
     const problem = validateEventPayload(name, data);
     if (problem !== null) {
       return Promise.reject(new BridgeError("invalid_payload", problem, problem.split(":")[0] ?? null, name));
+    }
+    // Queued emits go first: an emit never overtakes an earlier one.
+    const socket = this.current === "open" && this.queued.length === 0 ? this.socket : null;
+    const limit = this.options.queueLimit ?? 100;
+    if (socket === null && (this.stopped || (limit <= 0 && this.current !== "open"))) {
+      return Promise.reject(new BridgeError("not_connected", `cannot send ${name}: the connection is ${this.current}`, null, name));
+    }
+    if (socket === null && this.queued.length >= limit) {
+      return Promise.reject(new BridgeError("queue_full", `cannot send ${name}: ${limit} emits already wait for the connection`, null, name));
     }
     this.counter += 1;
     const id = `${this.session}-${this.counter}`;
@@ -272,10 +314,16 @@ class BridgeClient implements Client {
       const timeoutMs = this.options.ackTimeoutMs ?? 10_000;
       const timer = env.setTimeout(() => {
         this.pending.delete(id);
+        this.queued = this.queued.filter((q) => q.id !== id);
         reject(new BridgeError("timeout", `no answer to ${name} within ${timeoutMs} ms`, null, name));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      socket.send(encoded);
+      const pending: Pending = { resolve, reject, timer };
+      if (socket === null) {
+        this.queued.push({ id, name, encoded, pending });
+      } else {
+        this.pending.set(id, pending);
+        socket.send(encoded);
+      }
     });
   }
 
@@ -291,7 +339,10 @@ class BridgeClient implements Client {
       this.detach(socket);
       socket.close(1000, "closed by the client");
     }
+    this.disarm();
+    this.stopFlushing();
     this.failPending("closed", "the client was closed");
+    this.failQueued("closed", "the client was closed");
     this.setState("closed", { attempt: this.attempt, retryInMs: null, closeCode: 1000, reason: "closed by the client" });
   }
 
@@ -309,6 +360,7 @@ class BridgeClient implements Client {
       return;
     }
     this.socket = socket;
+    this.arm(this.options.connectTimeoutMs ?? 20_000, "no welcome from the server");
     socket.onopen = () => {
       const auth: { [key: string]: unknown } = { token: this.options.token };
       if (this.resumeFrom !== null) {
@@ -325,6 +377,9 @@ class BridgeClient implements Client {
     };
     socket.onmessage = (message) => {
       if (this.socket === socket) {
+        if (this.current === "open" && this.silenceMs > 0) {
+          this.arm(this.silenceMs, "no frame from the server");
+        }
         this.receive(message.data);
       }
     };
@@ -335,19 +390,67 @@ class BridgeClient implements Client {
       if (this.socket !== socket) {
         return;
       }
-      this.socket = null;
-      this.failPending("disconnected", "the connection was lost before the server answered");
-      if (this.stopped) {
-        return;
-      }
-      if (NO_RETRY_CODES.includes(event.code) || this.options.reconnect === false) {
-        this.stopped = true;
-        this.report(new BridgeError("closed", `the server closed the connection (${event.code} ${event.reason})`));
-        this.setState("closed", { attempt: this.attempt, retryInMs: null, closeCode: event.code, reason: event.reason });
-        return;
-      }
-      this.scheduleReconnect(event.code, event.reason);
+      this.lost(event.code, event.reason);
     };
+  }
+
+  /** The current socket is gone (closed by the server, or given up by the watchdog). */
+  private lost(code: number | null, reason: string): void {
+    this.socket = null;
+    this.disarm();
+    this.stopFlushing();
+    this.failPending("disconnected", "the connection was lost before the server answered");
+    if (this.stopped) {
+      return;
+    }
+    if ((code !== null && NO_RETRY_CODES.includes(code)) || this.options.reconnect === false) {
+      this.stopped = true;
+      const why = `the connection closed (${code ?? "no close frame"} ${reason})`;
+      this.failQueued("closed", why);
+      this.report(new BridgeError("closed", why));
+      this.setState("closed", { attempt: this.attempt, retryInMs: null, closeCode: code, reason });
+      return;
+    }
+    this.scheduleReconnect(code, reason);
+  }
+
+  /** (Re)starts the watchdog: after `ms` without a frame, the socket is given up. */
+  private arm(ms: number, why: string): void {
+    this.disarm();
+    if (ms <= 0) {
+      return;
+    }
+    this.watchdog = env.setTimeout(() => {
+      this.watchdog = null;
+      const socket = this.socket;
+      if (socket === null || this.stopped) {
+        return;
+      }
+      // A dead server's close event may come minutes later, if ever: stop waiting for it.
+      this.detach(socket);
+      try {
+        socket.close(4000, why);
+      } catch {
+        // already closing
+      }
+      const reason = `${why} within ${ms} ms`;
+      this.report(new BridgeError("disconnected", `${reason}: reconnecting`));
+      this.lost(null, reason);
+    }, ms);
+  }
+
+  private stopFlushing(): void {
+    if (this.flushTimer !== null) {
+      env.clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+  }
+
+  private disarm(): void {
+    if (this.watchdog !== null) {
+      env.clearTimeout(this.watchdog);
+      this.watchdog = null;
+    }
   }
 
   private detach(socket: SocketLike): void {
@@ -431,12 +534,27 @@ class BridgeClient implements Client {
       if (isObject(limits) && typeof limits["maxFrameBytes"] === "number") {
         this.maxFrameBytes = limits["maxFrameBytes"];
       }
+      if (isObject(limits) && typeof limits["burst"] === "number" && typeof limits["framesPerSecond"] === "number") {
+        this.burst = Math.max(1, limits["burst"]);
+        this.framesPerSecond = Math.max(1, limits["framesPerSecond"]);
+      }
       const sequence = text(fields["sequence"]);
       if (fields["resumed"] !== true || this.resumeFrom === null) {
         this.resumeFrom = sequence;
       }
+      const heartbeat = fields["heartbeat"];
+      const announced = isObject(heartbeat) && typeof heartbeat["intervalMs"] === "number" && typeof heartbeat["timeoutMs"] === "number"
+        ? heartbeat["intervalMs"] + heartbeat["timeoutMs"]
+        : 0;
+      this.silenceMs = this.options.heartbeatTimeoutMs ?? announced;
+      if (this.silenceMs > 0) {
+        this.arm(this.silenceMs, "no frame from the server");
+      } else {
+        this.disarm();
+      }
       this.attempt = 0;
       this.setState("open", { attempt: 0, retryInMs: null, closeCode: null, reason: "" });
+      this.flushQueued(this.burst);
     } else if (kind === "ack") {
       const pending = this.takePending(fields["ref"]);
       pending?.resolve();
@@ -466,6 +584,43 @@ class BridgeClient implements Client {
       env.clearTimeout(pending.timer);
     }
     return pending;
+  }
+
+  /** Sends the emits queued while the connection was not open, in order: `budget` at once
+   * (the server's burst), then paced at its rate so a long queue is not refused as
+   * `rate_limited`. */
+  private flushQueued(budget: number): void {
+    this.flushTimer = null;
+    const socket = this.socket;
+    let left = budget;
+    while (left > 0 && socket !== null && this.current === "open") {
+      const q = this.queued.shift();
+      if (q === undefined) {
+        return;
+      }
+      if (byteLength(q.encoded) > this.maxFrameBytes) {
+        env.clearTimeout(q.pending.timer);
+        q.pending.reject(new BridgeError("too_large", `the ${q.name} frame exceeds ${this.maxFrameBytes} bytes`, null, q.name));
+        continue;
+      }
+      this.pending.set(q.id, q.pending);
+      socket.send(q.encoded);
+      left -= 1;
+    }
+    if (this.queued.length > 0 && socket !== null && this.current === "open") {
+      // A little slower than the refill, so the server's bucket always has a token.
+      const delay = Math.ceil(1100 / this.framesPerSecond);
+      this.flushTimer = env.setTimeout(() => this.flushQueued(1), delay);
+    }
+  }
+
+  private failQueued(code: string, message: string): void {
+    const queued = this.queued;
+    this.queued = [];
+    for (const q of queued) {
+      env.clearTimeout(q.pending.timer);
+      q.pending.reject(new BridgeError(code, message, null, q.name));
+    }
   }
 
   private failPending(code: string, message: string): void {

@@ -966,7 +966,9 @@ async fn lost_clients_are_dropped_by_the_heartbeat() {
     let (mut socket, _) = connect(&server, "").await;
     let reader = tokio::spawn(async move {
         while let Some(Ok(message)) = socket.next().await {
-            if let Message::Text(text) = message {
+            if let Message::Text(text) = message
+                && !text.contains(bridge::HEARTBEAT)
+            {
                 return text.to_string();
             }
         }
@@ -1069,4 +1071,152 @@ async fn metrics_are_served_in_prometheus_text() {
         response.contains("eventbus_listeners{event=\"status\"} 1\n"),
         "{response}"
     );
+}
+
+#[tokio::test]
+async fn quiet_connections_get_heartbeat_frames_browsers_can_see() {
+    let server = start(config().ping(Duration::from_millis(100), Duration::from_millis(300))).await;
+    let (mut socket, welcome) = connect(&server, "").await;
+    assert_eq!(
+        welcome["data"]["heartbeat"],
+        json!({ "intervalMs": 100, "timeoutMs": 300 }),
+        "{welcome}"
+    );
+    // Nothing is emitted: what comes is a heartbeat, an ordinary text frame.
+    let beat = next(&mut socket).await;
+    assert_eq!(beat["type"], bridge::HEARTBEAT, "{beat}");
+    assert_eq!(beat["specversion"], "1.0");
+    assert_eq!(beat["data"], json!({}));
+    // Events still arrive between heartbeats.
+    server.status.emit(Status {
+        text: "still here".into(),
+    });
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] != bridge::HEARTBEAT {
+            assert_eq!(frame["type"], "demo.status", "{frame}");
+            assert_eq!(frame["data"]["text"], "still here");
+            break;
+        }
+    }
+}
+
+/// Upgrades until one is not refused with 503 (the server frees a slot once it has seen a
+/// connection close).
+async fn upgrade_when_free(server: &Server, hello: Hello) -> Socket {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match upgrade(server, hello.clone()).await {
+            Ok(socket) => return socket,
+            Err(tungstenite::Error::Http(response)) if response.status() == 503 => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no connection slot was freed"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(other) => panic!("the upgrade failed: {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_get_503() {
+    let server = start(config().max_connections(2)).await;
+    assert_eq!(
+        BridgeConfig::new(TOKEN).max_connections_value(),
+        bridge::DEFAULT_MAX_CONNECTIONS
+    );
+    // One authenticated client, and one still waiting for its first-frame token: both count.
+    let (mut first, _) = connect(&server, "").await;
+    let pending = upgrade(&server, Hello::default())
+        .await
+        .expect("an upgrade without a token waits for the first frame");
+    match upgrade(&server, Hello::token()).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 503);
+            assert_eq!(
+                response
+                    .headers()
+                    .get("Retry-After")
+                    .map(|v| v.to_str().unwrap()),
+                Some("5")
+            );
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("too many connections"), "{body}");
+        }
+        Err(other) => panic!("expected 503, got {other}"),
+        Ok(_) => panic!("expected 503, the third upgrade succeeded"),
+    }
+    let stats = server.bridge.stats();
+    assert_eq!((stats.refused_busy, stats.refused_other), (1, 0));
+    assert!(
+        server
+            .bridge
+            .prometheus_text()
+            .contains("eventbus_bridge_upgrades_refused_total{reason=\"busy\"} 1\n")
+    );
+    // The connected client is unaffected.
+    server.status.emit(Status { text: "one".into() });
+    assert_eq!(next(&mut first).await["data"]["text"], "one");
+    // A closed connection frees its slot.
+    drop(pending);
+    let (mut third, welcome) = {
+        let mut socket = upgrade_when_free(&server, Hello::token()).await;
+        let welcome = next(&mut socket).await;
+        (socket, welcome)
+    };
+    assert_eq!(welcome["type"], "eventbus.bridge.welcome");
+    server.status.emit(Status { text: "two".into() });
+    assert_eq!(next(&mut third).await["data"]["text"], "two");
+    assert_eq!(next(&mut first).await["data"]["text"], "two");
+}
+
+#[tokio::test]
+async fn serve_runs_the_bridge_on_its_own() {
+    let core = BusCore::new(&MANIFEST);
+    let status: Event<Status> = Event::new(&core, MANIFEST.event("status").unwrap());
+    // A free port: bound, read and released, then given to `serve`.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let serving = core.clone();
+    let server = tokio::spawn(async move { bridge::serve(addr, &serving, config()).await });
+    let url = format!("ws://{addr}/events");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut socket = loop {
+        let mut request = url.as_str().into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            "cloudevents.json".parse().unwrap(),
+        );
+        headers.insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => break socket,
+            Err(tungstenite::Error::Io(_)) if !server.is_finished() => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "serve did not listen on {addr}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(other) => panic!("connecting to serve failed: {other}; serve: {server:?}"),
+        }
+    };
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["type"], "eventbus.bridge.welcome", "{welcome}");
+    status.emit(Status {
+        text: "served".into(),
+    });
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["type"], "demo.status", "{frame}");
+    assert_eq!(frame["data"]["text"], "served");
+    // A second `serve` on the same address reports the bind error.
+    let error = bridge::serve(addr, &core, config())
+        .await
+        .expect_err("the address is taken");
+    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+    server.abort();
 }

@@ -34,6 +34,9 @@ pub struct Options {
     pub token: String,
     /// Multiplies every simulated delay (1.0: realistic pace; smaller: faster).
     pub pace: f64,
+    /// Run the simulated producers (installs, chain sync, notifications). Without them the
+    /// service only answers: the page shows what your own clients cause, nothing else.
+    pub simulate: bool,
 }
 
 /// Static files, embedded so the binary is self-contained. The `.js` files are compiled from
@@ -143,9 +146,11 @@ pub async fn run(
     ready(listener.local_addr()?);
 
     let mut producers = tokio::task::JoinSet::new();
-    producers.spawn(installer(bus.clone(), world.clone(), options.pace));
-    producers.spawn(chain_monitor(bus.clone(), world.clone()));
-    producers.spawn(notifier(bus.clone(), world.clone(), options.pace));
+    if options.simulate {
+        producers.spawn(installer(bus.clone(), world.clone(), options.pace));
+        producers.spawn(chain_monitor(bus.clone(), world.clone()));
+        producers.spawn(notifier(bus.clone(), world.clone(), options.pace));
+    }
 
     let closing = bridge.clone();
     // Small frames go out at once instead of waiting for the browser's delayed ACK
@@ -456,8 +461,9 @@ async fn installer(bus: EventBus, world: Arc<Mutex<World>>, pace: f64) {
                     dnp_names: vec![name.clone()],
                     removed: (operation == PackageOperation::Remove).then_some(true),
                 }));
-                let packages = world.lock().unwrap().installed.clone();
-                bus.packages.emit(Packages { packages });
+                // As in DAppNode: a container change asks the package lister, which alone
+                // emits `packages`.
+                bus.request_packages.emit();
             }
         }
         stored(

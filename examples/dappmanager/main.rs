@@ -8,7 +8,8 @@
 //! Options (or environment variables): `--addr` (`DAPPMANAGER_ADDR`, default `127.0.0.1:8080`),
 //! `--data` (`DAPPMANAGER_DATA`, default `./data`), `--token` (`DAPPMANAGER_TOKEN`, default a
 //! random one, printed in the URL), `--pace` (`DAPPMANAGER_PACE`, default 1.0: multiplies the
-//! simulated delays). Stop it with Ctrl-C (or SIGTERM): pages get a close frame with their resume point, and
+//! simulated delays), `--no-simulation` (`DAPPMANAGER_SIMULATE=0`: no simulated producers, the
+//! service only answers requests). Stop it with Ctrl-C (or SIGTERM): pages get a close frame with their resume point, and
 //! show what happened meanwhile when the service is back.
 
 mod app;
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "dappmanager demo: --addr HOST:PORT (127.0.0.1:8080) --data DIR (./data) --token TOKEN (random) --pace FACTOR (1.0)"
+            "dappmanager demo: --addr HOST:PORT (127.0.0.1:8080) --data DIR (./data) --token TOKEN (random) --pace FACTOR (1.0) --no-simulation"
         );
         return ExitCode::SUCCESS;
     }
@@ -75,6 +76,8 @@ fn main() -> ExitCode {
         data_dir: option(&args, "--data", "DAPPMANAGER_DATA", || "data".into()).into(),
         token: option(&args, "--token", "DAPPMANAGER_TOKEN", random_token),
         pace,
+        simulate: !args.iter().any(|a| a == "--no-simulation")
+            && std::env::var("DAPPMANAGER_SIMULATE").map_or(true, |v| v != "0"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

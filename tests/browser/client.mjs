@@ -1,7 +1,8 @@
 // The generated bridge client (compiled into examples/dappmanager/assets/generated/client.js)
 // against a scripted fake WebSocket: auth frame, typed dispatch, validation of incoming
 // frames, reconnect with resume, handlers never duplicated, deduplication of stored events,
-// emit acks and refusals, 4001. Run by tests/ts_client_node.rs.
+// emit acks and refusals, 4001, the heartbeat watchdog, emits queued while reconnecting.
+// Run by tests/ts_client_node.rs.
 import { connect, BridgeError } from "../../examples/dappmanager/assets/generated/client.js";
 
 let passed = 0;
@@ -56,8 +57,8 @@ class FakeSocket {
     if (data !== undefined) frame.data = data;
     this.onmessage?.({ data: JSON.stringify(frame) });
   }
-  welcome(sequence, resumed = false) {
-    this.frame("eventbus.bridge.welcome", { package: "dappnode", fingerprint: "x", sequence, resumed, limits: { maxFrameBytes: 1000, framesPerSecond: 20, burst: 40, queue: 1024 } });
+  welcome(sequence, resumed = false, extra = {}) {
+    this.frame("eventbus.bridge.welcome", { package: "dappnode", fingerprint: "x", sequence, resumed, limits: { maxFrameBytes: 1000, framesPerSecond: 20, burst: 40, queue: 1024 }, ...extra });
   }
   drop(code = 1006, reason = "") {
     this.onclose?.({ code, reason });
@@ -142,7 +143,7 @@ await test("reconnects with backoff, resumes, never duplicates handlers or store
 });
 
 await test("emit: acks, refusals, local checks", async () => {
-  const { client } = start();
+  const { client } = start({ queueLimit: 0 });
   await assertRejects(client.emit("requestPackages"), "not_connected");
   await until("open", () => last()?.sent.length === 1);
   const socket = last();
@@ -171,6 +172,116 @@ await test("a refused token stops reconnecting", async () => {
   await new Promise((resolve) => setTimeout(resolve, 30));
   equal(FakeSocket.all.length, 1, "no reconnection");
   check(errors.some((e) => e.code === "closed"), "reported");
+});
+
+await test("a silent server is given up and the client reconnects (heartbeat)", async () => {
+  const { client, errors } = start();
+  const states = [];
+  client.onState((s, d) => states.push([s, d.closeCode, d.reason]));
+  await until("open", () => last()?.sent.length === 1);
+  const first = last();
+  first.welcome(seq(3), false, { heartbeat: { intervalMs: 100, timeoutMs: 100 } });
+  // Heartbeats (and events) keep it open well past the 200 ms of allowed silence.
+  for (let i = 0; i < 30; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    first.frame("eventbus.bridge.heartbeat", {});
+  }
+  equal(FakeSocket.all.length, 1, "no reconnection while heartbeats arrive");
+  equal(client.state, "open", "still open");
+  // Then the server goes silent, its socket never reporting a close: the client gives up on it.
+  await until("the silent socket is closed by the client", () => first.closed !== null);
+  equal(first.closed.code, 4000, "the client's close code");
+  await until("a new socket resumes", () => FakeSocket.all.length === 2 && last().sent.length === 1);
+  equal(last().sent[0].data, { token: "t0k", since: seq(3) }, "it resumes from the last sequence");
+  const reconnecting = states.find(([s]) => s === "reconnecting");
+  check(reconnecting !== undefined && reconnecting[1] === null && reconnecting[2].startsWith("no frame from the server within 200 ms"), `the state says why: ${JSON.stringify(reconnecting)}`);
+  check(errors.some((e) => e.code === "disconnected"), "reported");
+  // A late close event of the abandoned socket changes nothing.
+  first.drop(1006);
+  equal(FakeSocket.all.length, 2, "no extra reconnection");
+  last().welcome(seq(3), true);
+  equal(client.state, "open", "open again");
+  client.close();
+});
+
+await test("a socket that never gets a welcome is retried (connect timeout)", async () => {
+  const { client } = start({ connectTimeoutMs: 30 });
+  await until("open", () => last()?.sent.length === 1);
+  const first = last();
+  await until("the unanswered socket is given up", () => first.closed !== null && FakeSocket.all.length === 2);
+  await until("the second socket authenticates", () => last().sent.length === 1);
+  last().welcome(seq(1), false, { heartbeat: { intervalMs: 0, timeoutMs: 0 } });
+  equal(client.state, "open", "open");
+  // Without an announced heartbeat the watchdog is off: a quiet connection stays.
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  equal([client.state, FakeSocket.all.length], ["open", 2], "quiet but open");
+  client.close();
+});
+
+await test("emits while not connected are queued, bounded, and sent in order once open", async () => {
+  const { client } = start({ queueLimit: 3 });
+  // Before the first welcome: queued, not sent, not refused.
+  const a = client.emit("requestPackages");
+  const b = client.emit("requestChainData");
+  await until("the socket authenticates", () => last()?.sent.length === 1);
+  const c = client.emit("requestDevices");
+  await assertRejects(client.emit("requestPackages"), "queue_full");
+  equal(last().sent.length, 1, "nothing but the auth frame before the welcome");
+  let socket = last();
+  socket.welcome(seq(1));
+  equal(socket.sent.slice(1).map((f) => f.type), ["dappnode.requestPackages", "dappnode.requestChainData", "dappnode.requestDevices"], "sent in order after the welcome");
+  for (const frame of socket.sent.slice(1)) socket.frame("eventbus.bridge.ack", { ref: frame.id });
+  await Promise.all([a, b, c]);
+  // While reconnecting: queued again, and sent on the next connection.
+  socket.drop();
+  equal(client.state, "reconnecting", "reconnecting");
+  const d = client.emit("requestPackages");
+  await until("a new socket", () => FakeSocket.all.length === 2 && last().sent.length === 1);
+  socket = last();
+  socket.welcome(seq(1), true);
+  equal(socket.sent.length, 2, "the queued emit is sent after the welcome");
+  socket.frame("eventbus.bridge.ack", { ref: socket.sent[1].id });
+  await d;
+  // An emit sent but not answered when the connection drops is not resent.
+  const lost = client.emit("requestPackages");
+  socket.drop();
+  await assertRejects(lost, "disconnected");
+  await until("a third socket", () => FakeSocket.all.length === 3 && last().sent.length === 1);
+  last().welcome(seq(1), true);
+  equal(last().sent.length, 1, "nothing resent");
+  // Closing rejects what still waits.
+  last().drop();
+  const pending = client.emit("requestPackages");
+  client.close();
+  await assertRejects(pending, "closed");
+  await assertRejects(client.emit("requestPackages"), "not_connected");
+});
+
+await test("a queued emit whose ack timeout passed is dropped, never sent", async () => {
+  const { client } = start({ ackTimeoutMs: 20 });
+  const early = client.emit("requestPackages");
+  await assertRejects(early, "timeout");
+  await until("the socket authenticates", () => last()?.sent.length === 1);
+  last().welcome(seq(1));
+  equal(last().sent.length, 1, "the timed-out emit was not sent");
+  client.close();
+});
+
+await test("a long queue is sent at the server's burst, then paced at its rate", async () => {
+  const { client } = start();
+  const emits = [];
+  for (let i = 0; i < 5; i += 1) emits.push(client.emit("requestPackages"));
+  await until("the socket authenticates", () => last()?.sent.length === 1);
+  const socket = last();
+  socket.welcome(seq(1), false, { limits: { maxFrameBytes: 1000, framesPerSecond: 200, burst: 2, queue: 10 } });
+  equal(socket.sent.length, 3, "the burst goes at once");
+  // An emit made meanwhile waits behind the queue.
+  emits.push(client.emit("requestChainData"));
+  await until("the rest follows", () => socket.sent.length === 7);
+  equal(socket.sent.slice(1).map((f) => f.type.split(".")[1]), [...Array(5).fill("requestPackages"), "requestChainData"], "in order");
+  for (const frame of socket.sent.slice(1)) socket.frame("eventbus.bridge.ack", { ref: frame.id });
+  await Promise.all(emits);
+  client.close();
 });
 
 async function assertRejects(promise, code) {

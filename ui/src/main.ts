@@ -23,9 +23,11 @@ interface Demo {
   client: Client | null;
   readonly received: Received[];
   readonly states: string[];
+  /** The close code of every connection that ended (1001: server stopping, 1006: lost). */
+  readonly closeCodes: (number | null)[];
 }
 
-const demo: Demo = { client: null, received: [], states: [] };
+const demo: Demo = { client: null, received: [], states: [], closeCodes: [] };
 (window as unknown as { eventbusDemo: Demo }).eventbusDemo = demo;
 
 function byId(id: string): HTMLElement {
@@ -206,23 +208,55 @@ function applyFilter(): void {
 
 // --- wiring --------------------------------------------------------------------------------
 
+/** Where the resume point survives a reload of the page (per tab, per server). */
+const RESUME_KEY = `eventbus.lastSequence@${location.host}`;
+
+function savedResumePoint(): string | null {
+  try {
+    return sessionStorage.getItem(RESUME_KEY);
+  } catch {
+    return null; // storage disabled: start from live events
+  }
+}
+
+function saveResumePoint(sequence: string | null): void {
+  if (sequence === null) return;
+  try {
+    sessionStorage.setItem(RESUME_KEY, sequence);
+  } catch {
+    // storage full or disabled: a reload starts from live events
+  }
+}
+
 function start(token: string): void {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
+  // After a reload, resume where this tab left off: what happened meanwhile is shown too.
+  const since = savedResumePoint();
   const client = connect(`${scheme}://${location.host}/events`, {
     token,
+    ...(since === null ? {} : { since }),
+    // A click while reconnecting waits in the client's queue: give it time to get through.
+    ackTimeoutMs: 30_000,
     onError: (error) => console.warn(`eventbus: ${error.code}: ${error.message}`),
   });
   demo.client = client;
 
   client.onState((state, detail) => {
     demo.states.push(state);
+    if (state === "reconnecting" && detail.attempt === 1) {
+      demo.closeCodes.push(detail.closeCode);
+    }
+    if (state === "open") {
+      saveResumePoint(client.lastSequence);
+    }
     const pill = byId("state");
     pill.dataset["state"] = state;
     pill.textContent =
       state === "reconnecting" && detail.retryInMs !== null
         ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
         : state;
-    (byId("refresh") as HTMLButtonElement).disabled = state !== "open";
+    // While reconnecting a click is queued by the client and sent once connected.
+    (byId("refresh") as HTMLButtonElement).disabled = state === "closed";
   });
 
   // Typed handlers, registered once: reconnects never duplicate them.
@@ -242,12 +276,13 @@ function start(token: string): void {
     });
     logEvent(event);
     byId("sequence").textContent = `seq ${shortSequence(client.lastSequence)}`;
+    saveResumePoint(client.lastSequence);
   });
 
   byId("refresh").addEventListener("click", () => {
     const result = byId("refresh-result");
     refreshPending = true;
-    result.textContent = "Requesting…";
+    result.textContent = client.state === "open" ? "Requesting…" : "Queued until the connection is back…";
     client.emit("requestPackages").then(
       () => {
         if (refreshPending) result.textContent = "Request accepted; waiting for the list…";

@@ -75,6 +75,7 @@ pub struct BridgeConfig {
     pub(crate) ping_interval: Duration,
     pub(crate) pong_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 impl fmt::Debug for BridgeConfig {
@@ -93,6 +94,7 @@ impl fmt::Debug for BridgeConfig {
             .field("ping_interval", &self.ping_interval)
             .field("pong_timeout", &self.pong_timeout)
             .field("write_timeout", &self.write_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -115,6 +117,9 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(25);
 pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default of [`BridgeConfig::write_timeout`].
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`BridgeConfig::max_connections`]: open WebSocket connections, authenticated
+/// or still waiting for their first-frame token.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl BridgeConfig {
     /// A configuration whose clients must present `token` (see `docs/bridge.md`, "Auth").
@@ -142,6 +147,7 @@ impl BridgeConfig {
             ping_interval: DEFAULT_PING_INTERVAL,
             pong_timeout: DEFAULT_PONG_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -246,7 +252,10 @@ impl BridgeConfig {
 
     /// Heartbeat: the server pings every `interval` and drops a connection from which nothing
     /// (not even a pong) arrived for `interval + timeout` (defaults 25 s and 20 s, as
-    /// socket.io). This is how lost clients (a closed laptop) are noticed.
+    /// socket.io). This is how lost clients (a closed laptop) are noticed. For the other
+    /// direction, a client that has been sent nothing for `interval` gets an
+    /// `eventbus.bridge.heartbeat` frame (browsers cannot see pings); the welcome announces
+    /// both values so a client can give up on a server silent for `interval + timeout`.
     ///
     /// # Panics
     ///
@@ -266,6 +275,33 @@ impl BridgeConfig {
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.write_timeout = timeout;
         self
+    }
+
+    /// The most WebSocket connections open at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]), counting those still waiting for their first-frame
+    /// token: beyond it an upgrade gets `503 Service Unavailable` with `Retry-After`, so
+    /// idle or unauthenticated sockets cannot exhaust the server's memory or file descriptors.
+    ///
+    /// ```
+    /// let config = eventbus_runtime::bridge::BridgeConfig::new("s3cret").max_connections(500);
+    /// assert_eq!(config.max_connections_value(), 500);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `max` is zero.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        assert!(
+            max > 0,
+            "eventbus: the bridge must allow at least one connection"
+        );
+        self.max_connections = max;
+        self
+    }
+
+    /// The configured [`max_connections`](Self::max_connections).
+    pub fn max_connections_value(&self) -> usize {
+        self.max_connections
     }
 
     /// The largest message the WebSocket layer reads at all.

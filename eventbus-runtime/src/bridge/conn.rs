@@ -63,8 +63,15 @@ struct Connection {
     /// Rate-limit refusals since the last accepted frame.
     refused_in_row: u32,
     last_heard: Instant,
+    /// When the client was last sent a data frame (WebSocket pings are invisible to browsers:
+    /// the heartbeat frame is sent after `ping_interval` without one).
+    last_sent: Instant,
     /// The resume point: the last store sequence this client was sent (or started after).
     last_sequence: Option<u64>,
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Unregisters a client when its connection ends, however it ends.
@@ -91,6 +98,7 @@ pub(crate) async fn run(
         socket,
         refused_in_row: 0,
         last_heard: Instant::now(),
+        last_sent: Instant::now(),
         last_sequence: None,
     };
     if !authenticated {
@@ -180,6 +188,10 @@ impl Connection {
             "fingerprint": manifest.fingerprint,
             "sequence": start.map(frame::sequence_text),
             "resumed": resumed,
+            "heartbeat": {
+                "intervalMs": millis(config.ping_interval),
+                "timeoutMs": millis(config.pong_timeout),
+            },
             "limits": {
                 "maxFrameBytes": config.max_frame_bytes,
                 "framesPerSecond": config.rate_per_second,
@@ -205,6 +217,7 @@ impl Connection {
         let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let beat = self.last_sent + interval;
             tokio::select! {
                 incoming = self.socket.recv() => match incoming {
                     None => return,
@@ -242,6 +255,14 @@ impl Connection {
                         return;
                     }
                 },
+                _ = tokio::time::sleep_until(beat) => {
+                    // Browsers cannot see WebSocket pings: this frame lets a client notice a
+                    // silently dead server (docs/bridge.md, "Heartbeat").
+                    let heartbeat = hub.control(frame::HEARTBEAT, "{}");
+                    if !self.send_text(heartbeat).await {
+                        return;
+                    }
+                }
                 _ = ping.tick() => {
                     if self.last_heard.elapsed() > silence {
                         return; // lost: nothing, not even a pong, for too long
@@ -481,6 +502,7 @@ impl Connection {
         if !matches!(timeout_at(deadline, self.socket.flush()).await, Ok(Ok(()))) {
             return false;
         }
+        self.last_sent = Instant::now();
         self.hub
             .counters
             .frames_out
@@ -497,10 +519,14 @@ impl Connection {
 
     /// Sends a message within the write timeout; `false` when the connection is gone.
     async fn send(&mut self, message: Message) -> bool {
+        let is_data = matches!(message, Message::Text(_));
         let sent = timeout(self.hub.config.write_timeout, self.socket.send(message)).await;
         let ok = matches!(sent, Ok(Ok(())));
         if ok {
             self.hub.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            if is_data {
+                self.last_sent = Instant::now();
+            }
         }
         ok
     }

@@ -14,6 +14,9 @@ pub const WELCOME: &str = "eventbus.bridge.welcome";
 pub const ACK: &str = "eventbus.bridge.ack";
 /// `type` of the frame that refuses a client's frame.
 pub const ERROR: &str = "eventbus.bridge.error";
+/// `type` of the frame the server sends when it sent nothing else for the ping interval, so
+/// a client can tell a quiet server from a dead one (data: `{}`).
+pub const HEARTBEAT: &str = "eventbus.bridge.heartbeat";
 /// `type` of the frame with which a client authenticates (when it gave no token at the
 /// upgrade).
 pub const AUTH: &str = "eventbus.bridge.auth";

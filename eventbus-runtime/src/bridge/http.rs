@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{HOST, ORIGIN, WWW_AUTHENTICATE};
+use axum::http::header::{HOST, ORIGIN, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -108,11 +108,48 @@ pub(crate) async fn upgrade(
             "offer the `cloudevents.json` WebSocket subprotocol (Sec-WebSocket-Protocol)",
         );
     }
+    // Reserved last, so a refused request never holds a slot; released when the connection
+    // ends, or when the upgrade never completes (the callback is dropped).
+    let Some(slot) = Slot::take(&hub) else {
+        counters.refused_busy.fetch_add(1, Ordering::Relaxed);
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections to the event bridge; try again later",
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, "5".parse().expect("a valid header"));
+        return response;
+    };
     let limit = hub.config.hard_limit();
     ws.protocols([SUBPROTOCOL])
         .max_message_size(limit)
         .max_frame_size(limit)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| super::conn::run(hub, socket, authenticated, since))
+        .on_upgrade(move |socket| async move {
+            super::conn::run(hub, socket, authenticated, since).await;
+            drop(slot);
+        })
+}
+
+/// One of the [`max_connections`](super::BridgeConfig::max_connections) open connections.
+struct Slot(Arc<Hub>);
+
+impl Slot {
+    fn take(hub: &Arc<Hub>) -> Option<Slot> {
+        let max = hub.config.max_connections;
+        hub.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(hub.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }

@@ -99,6 +99,8 @@ pub(crate) struct Hub {
     pub(crate) stored_events: Vec<&'static str>,
     state: Mutex<State>,
     clients: AtomicUsize,
+    /// Open WebSocket connections, authenticated or not (`max_connections`).
+    pub(crate) open: AtomicUsize,
     subscriptions: Mutex<Vec<Subscription>>,
     pub(crate) counters: Counters,
     boot: u64,
@@ -130,6 +132,7 @@ impl Hub {
             store,
             state: Mutex::new(State::default()),
             clients: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
             subscriptions: Mutex::new(Vec::new()),
             counters: Counters::default(),
             boot: std::collections::hash_map::RandomState::new()

@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) refused_origin: AtomicU64,
     pub(crate) refused_token: AtomicU64,
     pub(crate) refused_other: AtomicU64,
+    pub(crate) refused_busy: AtomicU64,
     pub(crate) auth_failures: AtomicU64,
     pub(crate) frames_in: AtomicU64,
     pub(crate) frames_out: AtomicU64,
@@ -41,6 +42,7 @@ impl Counters {
             refused_origin: get(&self.refused_origin),
             refused_token: get(&self.refused_token),
             refused_other: get(&self.refused_other),
+            refused_busy: get(&self.refused_busy),
             auth_failures: get(&self.auth_failures),
             frames_received: get(&self.frames_in),
             frames_sent: get(&self.frames_out),
@@ -72,6 +74,9 @@ pub struct BridgeStats {
     pub refused_token: u64,
     /// Upgrades refused otherwise (no subprotocol, bad `since`, bridge closed).
     pub refused_other: u64,
+    /// Upgrades refused because [`max_connections`](super::BridgeConfig::max_connections)
+    /// were open (503).
+    pub refused_busy: u64,
     /// Connections closed because their first-frame authentication failed (4001).
     pub auth_failures: u64,
     /// Data frames received from clients.
@@ -302,6 +307,7 @@ pub fn prometheus_text(stats: &BusStats, bridge: Option<&BridgeStats>) -> String
             ("origin", bridge.refused_origin),
             ("token", bridge.refused_token),
             ("other", bridge.refused_other),
+            ("busy", bridge.refused_busy),
         ] {
             let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {value}");
         }

@@ -7,7 +7,7 @@
  * demo embeds (a test keeps the compiled files fresh).
  */
 import { connect } from "./generated/client.js";
-const demo = { client: null, received: [], states: [] };
+const demo = { client: null, received: [], states: [], closeCodes: [] };
 window.eventbusDemo = demo;
 function byId(id) {
     const element = document.getElementById(id);
@@ -141,22 +141,54 @@ function applyFilter() {
     updateLogCount();
 }
 // --- wiring --------------------------------------------------------------------------------
+/** Where the resume point survives a reload of the page (per tab, per server). */
+const RESUME_KEY = `eventbus.lastSequence@${location.host}`;
+function savedResumePoint() {
+    try {
+        return sessionStorage.getItem(RESUME_KEY);
+    }
+    catch {
+        return null; // storage disabled: start from live events
+    }
+}
+function saveResumePoint(sequence) {
+    if (sequence === null)
+        return;
+    try {
+        sessionStorage.setItem(RESUME_KEY, sequence);
+    }
+    catch {
+        // storage full or disabled: a reload starts from live events
+    }
+}
 function start(token) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
+    // After a reload, resume where this tab left off: what happened meanwhile is shown too.
+    const since = savedResumePoint();
     const client = connect(`${scheme}://${location.host}/events`, {
         token,
+        ...(since === null ? {} : { since }),
+        // A click while reconnecting waits in the client's queue: give it time to get through.
+        ackTimeoutMs: 30000,
         onError: (error) => console.warn(`eventbus: ${error.code}: ${error.message}`),
     });
     demo.client = client;
     client.onState((state, detail) => {
         demo.states.push(state);
+        if (state === "reconnecting" && detail.attempt === 1) {
+            demo.closeCodes.push(detail.closeCode);
+        }
+        if (state === "open") {
+            saveResumePoint(client.lastSequence);
+        }
         const pill = byId("state");
         pill.dataset["state"] = state;
         pill.textContent =
             state === "reconnecting" && detail.retryInMs !== null
                 ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
                 : state;
-        byId("refresh").disabled = state !== "open";
+        // While reconnecting a click is queued by the client and sent once connected.
+        byId("refresh").disabled = state === "closed";
     });
     // Typed handlers, registered once: reconnects never duplicate them.
     client.on("notification", showNotification);
@@ -175,11 +207,12 @@ function start(token) {
         });
         logEvent(event);
         byId("sequence").textContent = `seq ${shortSequence(client.lastSequence)}`;
+        saveResumePoint(client.lastSequence);
     });
     byId("refresh").addEventListener("click", () => {
         const result = byId("refresh-result");
         refreshPending = true;
-        result.textContent = "Requesting…";
+        result.textContent = client.state === "open" ? "Requesting…" : "Queued until the connection is back…";
         client.emit("requestPackages").then(() => {
             if (refreshPending)
                 result.textContent = "Request accepted; waiting for the list…";

@@ -18,6 +18,12 @@
  * exponential backoff and full jitter, and resumes after the last stored event it received,
  * so persisted events emitted meanwhile arrive once each. Every incoming payload is checked
  * with the generated guards before a handler sees it.
+ *
+ * A silently dead server (a crashed host, a dropped NAT entry) is noticed without waiting for
+ * TCP: the server sends a heartbeat frame whenever it has sent nothing for its ping interval,
+ * and the client reconnects when no frame came within the interval plus the timeout its
+ * welcome announced (45 s by default). Emits made while the connection is not open are queued
+ * (up to {@link ConnectOptions.queueLimit}) and sent, in order, once it is open again.
  * @module
  */
 import { EVENTS, MANIFEST, isEventName, validateEventPayload, } from "./events.js";
@@ -49,6 +55,14 @@ class BridgeClient {
         this.anyHandlers = new Set();
         this.stateListeners = new Set();
         this.pending = new Map();
+        this.queued = [];
+        /** Fires when the server has been silent too long: before the welcome, or between frames. */
+        this.watchdog = null;
+        this.silenceMs = 0;
+        /** The server's rate limit on what this client sends (from the welcome). */
+        this.burst = Number.POSITIVE_INFINITY;
+        this.framesPerSecond = Number.POSITIVE_INFINITY;
+        this.flushTimer = null;
         this.socket = null;
         this.current = "connecting";
         this.detail = { attempt: 0, retryInMs: null, closeCode: null, reason: "" };
@@ -98,10 +112,6 @@ class BridgeClient {
         };
     }
     emit(name, ...payload) {
-        const socket = this.socket;
-        if (this.current !== "open" || socket === null) {
-            return Promise.reject(new BridgeError("not_connected", `cannot send ${name}: the connection is ${this.current}`, null, name));
-        }
         if (!isEventName(name) || (EVENTS[name].ui !== "from_ui" && EVENTS[name].ui !== "both")) {
             return Promise.reject(new BridgeError("not_allowed", `${String(name)} may not be sent by the UI`, null, name));
         }
@@ -109,6 +119,15 @@ class BridgeClient {
         const problem = validateEventPayload(name, data);
         if (problem !== null) {
             return Promise.reject(new BridgeError("invalid_payload", problem, problem.split(":")[0] ?? null, name));
+        }
+        // Queued emits go first: an emit never overtakes an earlier one.
+        const socket = this.current === "open" && this.queued.length === 0 ? this.socket : null;
+        const limit = this.options.queueLimit ?? 100;
+        if (socket === null && (this.stopped || (limit <= 0 && this.current !== "open"))) {
+            return Promise.reject(new BridgeError("not_connected", `cannot send ${name}: the connection is ${this.current}`, null, name));
+        }
+        if (socket === null && this.queued.length >= limit) {
+            return Promise.reject(new BridgeError("queue_full", `cannot send ${name}: ${limit} emits already wait for the connection`, null, name));
         }
         this.counter += 1;
         const id = `${this.session}-${this.counter}`;
@@ -130,10 +149,17 @@ class BridgeClient {
             const timeoutMs = this.options.ackTimeoutMs ?? 10000;
             const timer = env.setTimeout(() => {
                 this.pending.delete(id);
+                this.queued = this.queued.filter((q) => q.id !== id);
                 reject(new BridgeError("timeout", `no answer to ${name} within ${timeoutMs} ms`, null, name));
             }, timeoutMs);
-            this.pending.set(id, { resolve, reject, timer });
-            socket.send(encoded);
+            const pending = { resolve, reject, timer };
+            if (socket === null) {
+                this.queued.push({ id, name, encoded, pending });
+            }
+            else {
+                this.pending.set(id, pending);
+                socket.send(encoded);
+            }
         });
     }
     close() {
@@ -148,7 +174,10 @@ class BridgeClient {
             this.detach(socket);
             socket.close(1000, "closed by the client");
         }
+        this.disarm();
+        this.stopFlushing();
         this.failPending("closed", "the client was closed");
+        this.failQueued("closed", "the client was closed");
         this.setState("closed", { attempt: this.attempt, retryInMs: null, closeCode: 1000, reason: "closed by the client" });
     }
     open() {
@@ -166,6 +195,7 @@ class BridgeClient {
             return;
         }
         this.socket = socket;
+        this.arm(this.options.connectTimeoutMs ?? 20000, "no welcome from the server");
         socket.onopen = () => {
             const auth = { token: this.options.token };
             if (this.resumeFrom !== null) {
@@ -182,6 +212,9 @@ class BridgeClient {
         };
         socket.onmessage = (message) => {
             if (this.socket === socket) {
+                if (this.current === "open" && this.silenceMs > 0) {
+                    this.arm(this.silenceMs, "no frame from the server");
+                }
                 this.receive(message.data);
             }
         };
@@ -192,19 +225,64 @@ class BridgeClient {
             if (this.socket !== socket) {
                 return;
             }
-            this.socket = null;
-            this.failPending("disconnected", "the connection was lost before the server answered");
-            if (this.stopped) {
-                return;
-            }
-            if (NO_RETRY_CODES.includes(event.code) || this.options.reconnect === false) {
-                this.stopped = true;
-                this.report(new BridgeError("closed", `the server closed the connection (${event.code} ${event.reason})`));
-                this.setState("closed", { attempt: this.attempt, retryInMs: null, closeCode: event.code, reason: event.reason });
-                return;
-            }
-            this.scheduleReconnect(event.code, event.reason);
+            this.lost(event.code, event.reason);
         };
+    }
+    /** The current socket is gone (closed by the server, or given up by the watchdog). */
+    lost(code, reason) {
+        this.socket = null;
+        this.disarm();
+        this.stopFlushing();
+        this.failPending("disconnected", "the connection was lost before the server answered");
+        if (this.stopped) {
+            return;
+        }
+        if ((code !== null && NO_RETRY_CODES.includes(code)) || this.options.reconnect === false) {
+            this.stopped = true;
+            const why = `the connection closed (${code ?? "no close frame"} ${reason})`;
+            this.failQueued("closed", why);
+            this.report(new BridgeError("closed", why));
+            this.setState("closed", { attempt: this.attempt, retryInMs: null, closeCode: code, reason });
+            return;
+        }
+        this.scheduleReconnect(code, reason);
+    }
+    /** (Re)starts the watchdog: after `ms` without a frame, the socket is given up. */
+    arm(ms, why) {
+        this.disarm();
+        if (ms <= 0) {
+            return;
+        }
+        this.watchdog = env.setTimeout(() => {
+            this.watchdog = null;
+            const socket = this.socket;
+            if (socket === null || this.stopped) {
+                return;
+            }
+            // A dead server's close event may come minutes later, if ever: stop waiting for it.
+            this.detach(socket);
+            try {
+                socket.close(4000, why);
+            }
+            catch {
+                // already closing
+            }
+            const reason = `${why} within ${ms} ms`;
+            this.report(new BridgeError("disconnected", `${reason}: reconnecting`));
+            this.lost(null, reason);
+        }, ms);
+    }
+    stopFlushing() {
+        if (this.flushTimer !== null) {
+            env.clearTimeout(this.flushTimer);
+            this.flushTimer = null;
+        }
+    }
+    disarm() {
+        if (this.watchdog !== null) {
+            env.clearTimeout(this.watchdog);
+            this.watchdog = null;
+        }
     }
     detach(socket) {
         socket.onopen = null;
@@ -285,12 +363,28 @@ class BridgeClient {
             if (isObject(limits) && typeof limits["maxFrameBytes"] === "number") {
                 this.maxFrameBytes = limits["maxFrameBytes"];
             }
+            if (isObject(limits) && typeof limits["burst"] === "number" && typeof limits["framesPerSecond"] === "number") {
+                this.burst = Math.max(1, limits["burst"]);
+                this.framesPerSecond = Math.max(1, limits["framesPerSecond"]);
+            }
             const sequence = text(fields["sequence"]);
             if (fields["resumed"] !== true || this.resumeFrom === null) {
                 this.resumeFrom = sequence;
             }
+            const heartbeat = fields["heartbeat"];
+            const announced = isObject(heartbeat) && typeof heartbeat["intervalMs"] === "number" && typeof heartbeat["timeoutMs"] === "number"
+                ? heartbeat["intervalMs"] + heartbeat["timeoutMs"]
+                : 0;
+            this.silenceMs = this.options.heartbeatTimeoutMs ?? announced;
+            if (this.silenceMs > 0) {
+                this.arm(this.silenceMs, "no frame from the server");
+            }
+            else {
+                this.disarm();
+            }
             this.attempt = 0;
             this.setState("open", { attempt: 0, retryInMs: null, closeCode: null, reason: "" });
+            this.flushQueued(this.burst);
         }
         else if (kind === "ack") {
             const pending = this.takePending(fields["ref"]);
@@ -317,6 +411,41 @@ class BridgeClient {
             env.clearTimeout(pending.timer);
         }
         return pending;
+    }
+    /** Sends the emits queued while the connection was not open, in order: `budget` at once
+     * (the server's burst), then paced at its rate so a long queue is not refused as
+     * `rate_limited`. */
+    flushQueued(budget) {
+        this.flushTimer = null;
+        const socket = this.socket;
+        let left = budget;
+        while (left > 0 && socket !== null && this.current === "open") {
+            const q = this.queued.shift();
+            if (q === undefined) {
+                return;
+            }
+            if (byteLength(q.encoded) > this.maxFrameBytes) {
+                env.clearTimeout(q.pending.timer);
+                q.pending.reject(new BridgeError("too_large", `the ${q.name} frame exceeds ${this.maxFrameBytes} bytes`, null, q.name));
+                continue;
+            }
+            this.pending.set(q.id, q.pending);
+            socket.send(q.encoded);
+            left -= 1;
+        }
+        if (this.queued.length > 0 && socket !== null && this.current === "open") {
+            // A little slower than the refill, so the server's bucket always has a token.
+            const delay = Math.ceil(1100 / this.framesPerSecond);
+            this.flushTimer = env.setTimeout(() => this.flushQueued(1), delay);
+        }
+    }
+    failQueued(code, message) {
+        const queued = this.queued;
+        this.queued = [];
+        for (const q of queued) {
+            env.clearTimeout(q.pending.timer);
+            q.pending.reject(new BridgeError(code, message, null, q.name));
+        }
     }
     failPending(code, message) {
         for (const [id, pending] of Array.from(this.pending)) {
