@@ -1,7 +1,10 @@
 //! `eventbus store query|tail|compact` on a real SQLite store written by the runtime.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use eventbus_runtime::{EventId, EventStore, NewEvent, Query, SqliteStore, Status, Timestamp};
 
@@ -235,5 +238,118 @@ fn file_and_argument_problems_are_one_line_and_exit_2() {
         "{}",
         text(&out.stderr)
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Appends one event stamped now, as the runtime would.
+fn append_now(db: &Path, event: &str, payload: &str) -> u64 {
+    let store = SqliteStore::open(db).unwrap();
+    let appended = store
+        .append(&[NewEvent {
+            id: EventId::new_v4(),
+            event,
+            time: Timestamp::now(),
+            payload,
+            package: "demo",
+            manifest_version: 1,
+            fingerprint: "00000000000000aa",
+        }])
+        .unwrap();
+    appended[0].sequence
+}
+
+#[test]
+fn query_by_event_since_an_hour_shows_the_recent_matching_events_only() {
+    let (dir, db) = store("since-1h");
+    // 1–5 are from 2024 (three of them `packageInstall`); 6 matches; 7 is recent but a `ping`.
+    let recent = append_now(
+        &db,
+        "packageInstall",
+        r#"{"dnpName":"lighthouse","status":"done"}"#,
+    );
+    append_now(&db, "ping", "3");
+    let out = eventbus(&[
+        "store",
+        "query",
+        "--db",
+        db.to_str().unwrap(),
+        "--event",
+        "packageInstall",
+        "--since",
+        "1h",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "the header and one event: {stdout}");
+    assert!(lines[0].starts_with("SEQ  TIME"), "{stdout}");
+    let columns: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(recent, 6);
+    assert_eq!(
+        (columns[0], columns[2], columns[3], columns[4]),
+        (
+            "6",
+            "packageInstall",
+            "pending",
+            r#"{"dnpName":"lighthouse","status":"done"}"#
+        ),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Kills the child process when dropped, also when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tail_follow_prints_events_appended_after_it_started() {
+    let (dir, db) = store("follow");
+    let child = Command::new(env!("CARGO_BIN_EXE_eventbus"))
+        .args(["store", "tail", "--db", db.to_str().unwrap(), "-n", "1"])
+        .args(["--follow", "--interval", "20"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    // Lines arrive on another thread, so a hung child fails the test instead of blocking it.
+    let (send, lines) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || {
+        lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("`tail --follow` printed no further line")
+    };
+    let sequence = |line: &str| line.split_whitespace().next().unwrap_or("").to_owned();
+    assert!(next_line().starts_with("SEQ"));
+    assert_eq!(sequence(&next_line()), "5", "the newest stored event first");
+
+    // Appended while it runs (the CLI only reads): it shows up on its next poll.
+    append_now(&db, "ping", "42");
+    let line = next_line();
+    assert_eq!(
+        (sequence(&line), line.contains("ping"), line.ends_with("42")),
+        ("6".to_owned(), true, true),
+        "{line}"
+    );
+    drop(child);
+    // Killed: its stdout closes and the reader ends.
+    reader.join().unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }

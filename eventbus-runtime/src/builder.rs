@@ -913,18 +913,23 @@ impl<B: FromCore> BusBuilder<B> {
             Some((url, config)) => Some(crate::nats::attach(manifest, &configs, url, config)?),
             None => None,
         };
+        // The dead-letter queue first: the event store's writer consults it to tell when the
+        // last letter of a stored event was resolved.
         #[cfg(feature = "store")]
-        let (journal, store_letters) = crate::store::attach(manifest, self.event_store);
+        let offered = self.event_store.as_ref().and_then(|s| s.dead_letters());
         #[cfg(not(feature = "store"))]
-        let store_letters = None;
+        let offered = None;
+        let letters: std::sync::Arc<dyn DeadLetterStore> = match self.store.or(offered) {
+            Some(letters) => std::sync::Arc::from(letters),
+            None => std::sync::Arc::new(MemoryDeadLetters::default()),
+        };
+        #[cfg(feature = "store")]
+        let journal = crate::store::attach(manifest, self.event_store, letters.clone());
         let settings = crate::bus::CoreSettings {
             configs,
             circuit_breaker: self.circuit_breaker,
             default_retry,
-            store: self
-                .store
-                .or(store_letters)
-                .unwrap_or_else(|| Box::new(MemoryDeadLetters::default())),
+            store: letters,
             #[cfg(feature = "store")]
             journal,
             #[cfg(feature = "nats")]

@@ -62,7 +62,7 @@ pub(crate) struct CoreSettings {
     pub(crate) configs: Vec<EventConfig>,
     pub(crate) circuit_breaker: Option<CircuitBreakerConfig>,
     pub(crate) default_retry: Option<Retry>,
-    pub(crate) store: Box<dyn DeadLetterStore>,
+    pub(crate) store: Arc<dyn DeadLetterStore>,
     #[cfg(feature = "store")]
     pub(crate) journal: Option<Arc<crate::store::journal::Journal>>,
     #[cfg(feature = "nats")]
@@ -711,8 +711,14 @@ impl DeadLetters {
     /// # Ok::<(), eventbus_runtime::StoreError>(())
     /// ```
     pub fn discard(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        #[cfg(feature = "store")]
+        let sequence = self.store().sequence(id)?;
         let letter = self.store().remove(id)?;
         self.core.inner.shared.update_gauge();
+        #[cfg(feature = "store")]
+        if let (Some(_), Some(sequence)) = (&letter, sequence) {
+            crate::store::discarded(&self.core, sequence);
+        }
         Ok(letter)
     }
 
@@ -751,9 +757,25 @@ impl DeadLetters {
             .core
             .find(&letter.event)
             .map_err(|_| RedispatchError::UnknownEvent(letter.event.clone()))?;
+        // The stored event the letter came from, read before the letter goes.
+        #[cfg(feature = "store")]
+        let stored = match self.store().sequence(id).map_err(RedispatchError::Store)? {
+            Some(sequence) => self
+                .core
+                .manifest()
+                .event(&letter.event)
+                .map(|meta| (meta.name, sequence)),
+            None => None,
+        };
         let redeliver = event.prepare_redispatch(&letter)?;
         self.store().remove(id).map_err(RedispatchError::Store)?;
         self.core.inner.shared.update_gauge();
+        #[cfg(feature = "store")]
+        if let Some((event, sequence)) = stored {
+            let whole_event = letter.handler_id.is_none();
+            crate::store::redispatch_stored(&self.core, event, sequence, whole_event, redeliver);
+            return Ok(());
+        }
         redeliver();
         Ok(())
     }

@@ -201,6 +201,27 @@ pub trait DeadLetterStore: Send + Sync + 'static {
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
+
+    /// The sequence number of the stored event (see
+    /// [`BusBuilder::event_store`](crate::BusBuilder::event_store)) whose delivery produced
+    /// the letter with this id: a letter pushed while a stored event is being delivered is
+    /// linked to it. `None` for a letter of an event that was never stored, or an unknown id.
+    ///
+    /// The bus uses the link when a letter is re-dispatched (the event is delivered again
+    /// without being stored a second time) and when the last letter of a stored event is
+    /// resolved (the event is then marked processed). The default, `None`, keeps neither: a
+    /// store that wraps another should forward this method and [`linked`](Self::linked).
+    fn sequence(&self, id: u64) -> Result<Option<u64>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// How many letters are linked to the stored event `sequence` (see
+    /// [`sequence`](Self::sequence)). The default is 0.
+    fn linked(&self, sequence: u64) -> Result<usize, StoreError> {
+        let _ = sequence;
+        Ok(0)
+    }
 }
 
 /// The in-memory dead-letter store: bounded; when full, pushing evicts the **oldest** letter,
@@ -226,7 +247,8 @@ pub trait DeadLetterStore: Send + Sync + 'static {
 pub struct MemoryDeadLetters {
     capacity: usize,
     next_id: AtomicU64,
-    letters: Mutex<VecDeque<DeadLetter>>,
+    /// Each letter with the stored event it is linked to (see [`DeadLetterStore::sequence`]).
+    letters: Mutex<VecDeque<(DeadLetter, Option<u64>)>>,
 }
 
 impl MemoryDeadLetters {
@@ -266,7 +288,7 @@ impl MemoryDeadLetters {
         self.capacity
     }
 
-    fn letters(&self) -> std::sync::MutexGuard<'_, VecDeque<DeadLetter>> {
+    fn letters(&self) -> std::sync::MutexGuard<'_, VecDeque<(DeadLetter, Option<u64>)>> {
         self.letters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -279,35 +301,60 @@ impl Default for MemoryDeadLetters {
 
 impl DeadLetterStore for MemoryDeadLetters {
     fn push(&self, mut letter: DeadLetter) -> Result<Pushed, StoreError> {
+        #[cfg(feature = "store")]
+        let sequence = crate::store::track::current_sequence(&letter.event);
+        #[cfg(not(feature = "store"))]
+        let sequence = None;
         let mut letters = self.letters();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         letter.id = id;
         let mut evicted = Vec::new();
         while letters.len() >= self.capacity {
-            evicted.extend(letters.pop_front());
+            evicted.extend(letters.pop_front().map(|(letter, _)| letter));
         }
-        letters.push_back(letter);
+        letters.push_back((letter, sequence));
         Ok(Pushed { id, evicted })
     }
 
     fn list(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        Ok(self.letters().iter().cloned().collect())
+        Ok(self.letters().iter().map(|(l, _)| l.clone()).collect())
     }
 
     fn get(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
-        Ok(self.letters().iter().find(|l| l.id == id).cloned())
+        Ok(self
+            .letters()
+            .iter()
+            .find(|(l, _)| l.id == id)
+            .map(|(l, _)| l.clone()))
     }
 
     fn remove(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
         let mut letters = self.letters();
         Ok(letters
             .iter()
-            .position(|l| l.id == id)
-            .and_then(|i| letters.remove(i)))
+            .position(|(l, _)| l.id == id)
+            .and_then(|i| letters.remove(i))
+            .map(|(letter, _)| letter))
     }
 
     fn len(&self) -> Result<usize, StoreError> {
         Ok(self.letters().len())
+    }
+
+    fn sequence(&self, id: u64) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .letters()
+            .iter()
+            .find(|(l, _)| l.id == id)
+            .and_then(|(_, sequence)| *sequence))
+    }
+
+    fn linked(&self, sequence: u64) -> Result<usize, StoreError> {
+        Ok(self
+            .letters()
+            .iter()
+            .filter(|(_, linked)| *linked == Some(sequence))
+            .count())
     }
 }
 

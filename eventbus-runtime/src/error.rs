@@ -1,6 +1,35 @@
-//! Errors of dispatching by name ([`BusCore::emit_json`](crate::BusCore::emit_json)).
+//! Errors of dispatching by name ([`BusCore::emit_json`](crate::BusCore::emit_json)), and the
+//! marker of a handler error that no retry can fix.
 
+use std::error::Error;
 use std::fmt;
+
+/// A handler error that retrying cannot fix (bad input, a rule the payload breaks): the bus
+/// skips the remaining retries and sends the event straight to the dead-letter queue. Made by
+/// [`HandlerFailure::permanent`](crate::HandlerFailure::permanent); shows as the error it
+/// wraps (same text, same sources).
+#[derive(Debug)]
+pub(crate) struct Permanent(pub(crate) Box<dyn Error + Send + Sync>);
+
+impl fmt::Display for Permanent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error for Permanent {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl Permanent {
+    /// Whether a handler's error is marked permanent (only retries care).
+    #[cfg(feature = "async")]
+    pub(crate) fn marks(error: &(dyn Error + Send + Sync + 'static)) -> bool {
+        error.is::<Permanent>()
+    }
+}
 
 /// Why [`BusCore::emit_json`](crate::BusCore::emit_json) refused to emit. Nothing was
 /// dispatched when this is returned.

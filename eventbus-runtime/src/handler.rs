@@ -219,6 +219,44 @@ impl HandlerFailure {
         )
     }
 
+    /// Marks a handler's error as permanent: retrying cannot fix it (bad input, a payload that
+    /// breaks a rule), so the bus skips the remaining retries of the event's or handler's
+    /// [`Retry`](crate::Retry) policy and dead-letters the event after this attempt. The
+    /// failure is reported as usual (an `ERROR` in `tracing`, no `retry_in`), with the text of
+    /// `error`.
+    ///
+    /// Events received from a NATS JetStream consumer are retried by the broker, which does
+    /// not see the mark.
+    ///
+    /// ```
+    /// # let manifest = eventbus_runtime::__doc::manifest_with(&[("ping", Some("u32"), eventbus_runtime::Policies::NONE)]);
+    /// use eventbus_runtime::{BusCore, Event, HandlerFailure, Retry};
+    /// use std::error::Error;
+    /// use std::time::Duration;
+    ///
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .retry(Retry { attempts: 5, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) })
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// ping.on_labeled("importer", |n| -> Result<(), Box<dyn Error + Send + Sync>> {
+    ///     if *n > 100 {
+    ///         return Err(HandlerFailure::permanent(format!("{n} is out of range")));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// ping.emit(500);
+    ///
+    /// // Not retried: in the dead-letter queue after the first attempt.
+    /// let letter = &core.dead_letters().list().unwrap()[0];
+    /// assert_eq!((letter.attempts, letter.error.as_str()), (1, "500 is out of range"));
+    /// ```
+    pub fn permanent(
+        error: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Box<dyn Error + Send + Sync> {
+        Box::new(crate::error::Permanent(error.into()))
+    }
+
     /// Any other failure: `handler` is `None` for an event-level one.
     pub(crate) fn other(
         event: &'static str,

@@ -48,7 +48,7 @@ impl EventConfig {
 pub(crate) struct Shared {
     pub(crate) manifest: &'static ManifestMeta,
     pub(crate) failures: FailureSink,
-    pub(crate) store: Box<dyn DeadLetterStore>,
+    pub(crate) store: Arc<dyn DeadLetterStore>,
     pub(crate) evicted: AtomicU64,
     pub(crate) closed: AtomicBool,
     pub(crate) instrumented: bool,
@@ -212,6 +212,9 @@ impl EventCtx {
         batch: bool,
         room: bool,
     ) -> Next {
+        #[cfg(feature = "async")]
+        let permanent =
+            matches!(&error, CallError::Returned(e) if crate::error::Permanent::marks(&**e));
         let mut failure = HandlerFailure::from_call(
             self.meta.name,
             info.id,
@@ -253,6 +256,7 @@ impl EventCtx {
         #[cfg(feature = "async")]
         if !circuit_open
             && !remote
+            && !permanent
             && let Some(retry) = self.retry_for(info)
             && attempt < retry.attempts
         {

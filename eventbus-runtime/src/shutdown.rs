@@ -68,6 +68,10 @@ pub struct ShutdownReport {
     pub unfinished: Vec<Unfinished>,
     /// Letters in the dead-letter queue after shutdown.
     pub dead_letters: usize,
+    /// Why the event store (feature `store`) could not make the outcomes of deliveries
+    /// durable at the end of the shutdown, if it failed. The events concerned are delivered
+    /// again by the next [`recover`](BusCore::recover) (at least once).
+    pub event_store_error: Option<String>,
 }
 
 impl ShutdownReport {
@@ -88,7 +92,7 @@ impl ShutdownReport {
     /// # }
     /// ```
     pub fn is_clean(&self) -> bool {
-        !self.timed_out && self.unfinished.is_empty()
+        !self.timed_out && self.unfinished.is_empty() && self.event_store_error.is_none()
     }
 }
 
@@ -139,7 +143,11 @@ impl BusCore {
     ///    scheduled retries, rate-limited events (still at their rate);
     /// 4. at the deadline, abandons what is left: each payload goes to the dead-letter queue
     ///    and is listed in the report;
-    /// 5. ends every `subscribe()` and `errors()` stream (after their buffered items).
+    /// 5. ends every `subscribe()` and `errors()` stream (after their buffered items);
+    /// 6. with an event store (feature `store`), writes the outcomes of the deliveries
+    ///    (processed, failed) and makes them durable, as
+    ///    [`flush_event_store`](Self::flush_event_store) does, so the next
+    ///    [`recover`](Self::recover) does not deliver them again.
     ///
     /// A bus with a NATS link (feature `nats`) first stops its consumers and delivers what they
     /// received, and before step 5 waits (within the same timeout) for its outstanding
@@ -217,10 +225,27 @@ impl BusCore {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        #[cfg(feature = "store")]
+        let event_store_error = match self.shared().journal.clone() {
+            // Off the caller's executor: the flush waits for the writer's transaction and sync.
+            Some(journal) => match runtime
+                .handle()
+                .spawn_blocking(move || journal.flush())
+                .await
+            {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(error) => Some(format!("the flush did not finish: {error}")),
+            },
+            None => None,
+        };
+        #[cfg(not(feature = "store"))]
+        let event_store_error = None;
         ShutdownReport {
             timed_out,
             unfinished,
             dead_letters: self.shared().store.len().unwrap_or(0),
+            event_store_error,
         }
     }
 }

@@ -1308,3 +1308,172 @@ fn the_builder_rejects_bad_values_with_the_event_name() {
         }
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Failures through `tracing`
+
+#[cfg(feature = "tracing")]
+mod traced {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::fmt::Debug;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Level, Metadata};
+
+    /// One `tracing` event: its level, target and fields as text.
+    #[derive(Debug, Clone)]
+    struct Logged {
+        level: Level,
+        target: String,
+        fields: BTreeMap<String, String>,
+    }
+
+    impl Logged {
+        fn field(&self, name: &str) -> &str {
+            self.fields
+                .get(name)
+                .map(String::as_str)
+                .unwrap_or_else(|| panic!("no field `{name}` in {self:?}"))
+        }
+    }
+
+    impl Visit for Logged {
+        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+            self.fields
+                .insert(field.name().to_owned(), format!("{value:?}"));
+        }
+
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.fields
+                .insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    /// A subscriber that records every event (no spans): enough to see what the bus logs
+    /// without a formatting subscriber.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Logged>>>);
+
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut logged = Logged {
+                level: *event.metadata().level(),
+                target: event.metadata().target().to_owned(),
+                fields: BTreeMap::new(),
+            };
+            event.record(&mut logged);
+            self.0.lock().unwrap().push(logged);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    // The paused test runtime runs on this thread, retries included, so the thread's default
+    // subscriber sees every failure.
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_logged_as_a_warning_while_retried_then_as_an_error() {
+        let recorder = Recorder::default();
+        let _default = tracing::subscriber::set_default(recorder.clone());
+        let retry = Retry {
+            attempts: 2,
+            backoff: ms(100),
+            max_backoff: ms(100),
+        };
+        let (core, job) = job_bus(with_retry(retry), |b| b);
+        job.on_labeled("mailer", |_| Err::<(), _>("smtp down"));
+        job.emit(7);
+        sleep(ms(150)).await;
+
+        let logged: Vec<Logged> = taken(&recorder.0)
+            .into_iter()
+            .filter(|l| l.target == "eventbus")
+            .collect();
+        let levels: Vec<Level> = logged.iter().map(|l| l.level).collect();
+        assert_eq!(levels, [Level::WARN, Level::ERROR], "{logged:#?}");
+        for (entry, attempt) in logged.iter().zip(["1", "2"]) {
+            assert_eq!(entry.field("event"), "job");
+            assert_eq!(entry.field("handler"), "mailer");
+            assert_eq!(entry.field("attempt"), attempt);
+            assert_eq!(entry.field("error"), "smtp down");
+            assert_eq!(entry.field("payload"), "7");
+        }
+        assert_eq!(logged[0].field("retry_in_ms"), "100");
+        // No retry follows the last attempt: the field is left out.
+        assert!(!logged[1].fields.contains_key("retry_in_ms"));
+        assert_eq!(logged[1].field("kind"), "returned");
+        // The error names the dead letter the event went to.
+        let letter = core.dead_letters().list().unwrap()[0].id;
+        assert_eq!(logged[1].field("dead_letter"), letter.to_string());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Permanent errors
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_skips_the_remaining_retries_and_goes_to_the_dead_letters() {
+    let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
+    let failures = failures(&core);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let (sync_calls, async_calls, flaky_calls) = (calls.clone(), calls.clone(), calls.clone());
+    job.on_labeled("validator", move |n| {
+        sync_calls.lock().unwrap().push(("validator", *n));
+        Err(HandlerFailure::permanent(format!("{n} is not a valid job")))
+    });
+    job.on_async_with(HandlerOptions::new().label("importer"), move |n| {
+        async_calls.lock().unwrap().push(("importer", n));
+        async move { Err::<(), _>(HandlerFailure::permanent("schema mismatch")) }
+    });
+    // The same policy, an ordinary error: retried.
+    job.on_labeled("flaky", move |n| {
+        flaky_calls.lock().unwrap().push(("flaky", *n));
+        Err::<(), _>("timeout")
+    });
+    job.emit(7);
+    sleep(ms(1000)).await; // past every backoff of RETRY_3 (100 + 200 ms)
+
+    let mut seen = taken(&calls);
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("flaky", 7),
+            ("flaky", 7),
+            ("flaky", 7),
+            ("importer", 7),
+            ("validator", 7)
+        ],
+        "the permanent failures ran once, the other three times"
+    );
+    let mut letters: Vec<(Option<String>, u32, String)> = core
+        .dead_letters()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.handler, l.attempts, l.error))
+        .collect();
+    letters.sort();
+    assert_eq!(
+        letters,
+        [
+            (Some("flaky".into()), 3, "timeout".into()),
+            (Some("importer".into()), 1, "schema mismatch".into()),
+            (Some("validator".into()), 1, "7 is not a valid job".into()),
+        ]
+    );
+    let permanent: Vec<_> = taken(&failures)
+        .into_iter()
+        .filter(|f| f.handler() != "flaky")
+        .map(|f| (f.attempt(), f.retry_in(), f.dead_letter().is_some()))
+        .collect();
+    assert_eq!(permanent, [(1, None, true), (1, None, true)]);
+}

@@ -1023,3 +1023,240 @@ fn an_emit_after_shutdown_is_refused_and_not_stored() {
     assert!(matches!(error, PersistError::ShutDown { event: "counter" }));
     assert!(all(&store).is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters of stored events: resolution, re-dispatch without a second write, restarts
+
+/// Which stored events `--status failed` lists.
+fn failed(store: &SqliteStore) -> Vec<u64> {
+    store
+        .query(&Query::new().status(Status::Failed))
+        .unwrap()
+        .iter()
+        .map(|r| r.sequence)
+        .collect()
+}
+
+#[test]
+fn resolving_the_last_dead_letter_of_a_stored_event_marks_it_processed() {
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let _failures = failures(&bus.core);
+    let down = Arc::new(AtomicBool::new(true));
+    let (mailer_down, indexer_down) = (down.clone(), down.clone());
+    bus.counter.on_labeled("mailer", move |n| {
+        if *n == 2 && mailer_down.load(Ordering::SeqCst) {
+            Err("smtp down")
+        } else {
+            Ok(())
+        }
+    });
+    bus.counter.on_labeled("indexer", move |n| {
+        if *n != 1 && indexer_down.load(Ordering::SeqCst) {
+            Err("index offline")
+        } else {
+            Ok(())
+        }
+    });
+    for n in 1..=3 {
+        bus.counter.emit(n).unwrap();
+    }
+    bus.core.flush_event_store().unwrap();
+    assert_eq!(failed(&store), [2, 3]);
+    let dead = bus.core.dead_letters();
+    let letter = |handler: &str, payload: u32| {
+        dead.list()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.handler.as_deref() == Some(handler) && l.payload == payload)
+            .unwrap()
+            .id
+    };
+
+    // A re-dispatch that fails again keeps the event failed, its new letter linked to it.
+    dead.redispatch(letter("mailer", 2)).unwrap();
+    bus.core.flush_event_store().unwrap();
+    assert_eq!(failed(&store), [2, 3]);
+    let again = letter("mailer", 2);
+    assert_eq!(store.dead_letter_sequence(again).unwrap(), Some(2));
+
+    // One of two letters resolved: still failed, the other one is owed.
+    down.store(false, Ordering::SeqCst);
+    dead.redispatch(again).unwrap();
+    bus.core.flush_event_store().unwrap();
+    assert_eq!(failed(&store), [2, 3]);
+    // The last one: processed.
+    dead.redispatch(letter("indexer", 2)).unwrap();
+    bus.core.flush_event_store().unwrap();
+    assert_eq!(failed(&store), [3]);
+
+    // Discarding the last letter settles the event too (dealt with by hand).
+    dead.discard(letter("indexer", 3)).unwrap().unwrap();
+    bus.core.flush_event_store().unwrap();
+    assert!(failed(&store).is_empty());
+    assert!(dead.is_empty().unwrap());
+    assert_eq!(
+        statuses(&store),
+        [
+            (1, Status::Processed),
+            (2, Status::Processed),
+            (3, Status::Processed)
+        ]
+    );
+    // So retention can remove them now.
+    let compacted = store.compact(&Retention::new().max_count(0)).unwrap();
+    assert_eq!(compacted.removed, 3);
+    assert!(all(&store).is_empty());
+}
+
+#[cfg(feature = "async")]
+mod rate_limited {
+    use super::*;
+    use eventbus_runtime::RateLimit;
+
+    static EVENTS: [EventMeta; 1] = [EventMeta {
+        policies: Policies {
+            rate_limit: Some(RateLimit {
+                count: 1,
+                per: Duration::from_secs(1),
+                burst: 1,
+            }),
+            ..Policies::NONE
+        },
+        ..meta("counter", Some("u32"), true)
+    }];
+
+    static MANIFEST: ManifestMeta = ManifestMeta {
+        package: "demo",
+        version: 1,
+        fingerprint: "00000000000000ab",
+        events: &EVENTS,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn redispatching_an_event_level_letter_delivers_the_stored_record_without_storing_it_again()
+     {
+        let dir = dir();
+        let store = open(&dir);
+        let core: BusCore = BusCore::builder(&MANIFEST)
+            .event_store(store.clone())
+            .rate_limit_queue(1)
+            .build()
+            .unwrap();
+        let _failures = failures(&core);
+        let counter: PersistedEvent<u32> = PersistedEvent::new(&core, &EVENTS[0]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        counter.on(move |n| log.lock().unwrap().push(*n));
+
+        // 1 passes, 2 waits for a token, 3 overflows the queue of 1 into the dead letters.
+        let receipts: Vec<_> = (1..=3).map(|n| counter.emit(n).unwrap()).collect();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(*seen.lock().unwrap(), [1, 2]);
+        let letters = core.dead_letters().list().unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(
+            (letters[0].reason, letters[0].handler.as_deref()),
+            (DeadLetterReason::Overflow, None)
+        );
+        assert_eq!(
+            store.dead_letter_sequence(letters[0].id).unwrap(),
+            receipts[2].sequence()
+        );
+        core.flush_event_store().unwrap();
+        let before: Vec<(u64, EventId)> = all(&store).iter().map(|r| (r.sequence, r.id)).collect();
+        assert_eq!(before.len(), 3);
+        assert_eq!(failed(&store), [3]);
+
+        core.dead_letters().redispatch(letters[0].id).unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
+        core.flush_event_store().unwrap();
+        let after: Vec<(u64, EventId)> = all(&store).iter().map(|r| (r.sequence, r.id)).collect();
+        assert_eq!(after, before, "the same records, no second write");
+        assert_eq!(store.last_sequence().unwrap(), 3);
+        assert_eq!(
+            statuses(&store),
+            [
+                (1, Status::Processed),
+                (2, Status::Processed),
+                (3, Status::Processed)
+            ]
+        );
+    }
+}
+
+#[test]
+fn persisted_dead_letters_survive_a_restart_and_redispatch_on_the_new_bus() {
+    let dir = dir();
+    let first = bus_on(open(&dir));
+    let _failures = failures(&first.core);
+    first
+        .package_install
+        .on_labeled("notifier", |_| Err::<(), _>("push service down"));
+    let receipt = first.package_install.emit(install(70)).unwrap();
+    first.core.flush_event_store().unwrap();
+    drop(first);
+
+    // The next start: a new store handle, a new bus, the handler subscribed again.
+    let store = open(&dir);
+    let second = bus_on(store.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    second
+        .package_install
+        .on_labeled("notifier", move |e| log.lock().unwrap().push(e.progress));
+    assert_eq!(
+        second.core.recover().unwrap().dispatched,
+        0,
+        "failed, not pending"
+    );
+    let letters = second.core.dead_letters().list().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].handler.as_deref(), letters[0].error.as_str()),
+        (Some("notifier"), "push service down")
+    );
+    assert_eq!(
+        store.dead_letter_sequence(letters[0].id).unwrap(),
+        receipt.sequence()
+    );
+
+    second
+        .core
+        .dead_letters()
+        .redispatch(letters[0].id)
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [70]);
+    second.core.flush_event_store().unwrap();
+    assert!(second.core.dead_letters().is_empty().unwrap());
+    assert_eq!(statuses(&store), [(1, Status::Processed)]);
+}
+
+#[cfg(feature = "async")]
+#[tokio::test]
+async fn shutdown_makes_the_outcomes_durable_so_recovery_does_not_deliver_again() {
+    let dir = dir();
+    let bus = bus_on(open(&dir));
+    bus.counter.on_async(|_| async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
+    bus.counter.emit(1).unwrap();
+    let report = bus.core.shutdown().await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.event_store_error, None);
+
+    // The bus is still alive (the process could exit now): another handle on the file sees the
+    // outcome, and a new bus's recovery has nothing to deliver.
+    let store = open(&dir);
+    assert_eq!(statuses(&store), [(1, Status::Processed)]);
+    let next = bus_on(store);
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let count = delivered.clone();
+    next.counter.on(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(next.core.recover().unwrap().dispatched, 0);
+    assert_eq!(delivered.load(Ordering::SeqCst), 0);
+}

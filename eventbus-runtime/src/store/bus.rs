@@ -49,22 +49,14 @@ impl<B: FromCore> BusBuilder<B> {
     }
 }
 
-/// What the builder does with an event store: the journal, and the dead-letter queue it
-/// offers when none was chosen.
+/// The journal of an event store, whose writer consults `letters` (the bus's dead-letter
+/// queue) to tell when a stored event has no dead letter left.
 pub(crate) fn attach(
     manifest: &'static ManifestMeta,
     store: Option<Arc<dyn EventStore>>,
-) -> (Option<Arc<Journal>>, Option<Box<dyn DeadLetterStore>>) {
-    match store {
-        Some(store) => {
-            let dead_letters = store.dead_letters();
-            (
-                Some(Arc::new(Journal::start(manifest, store))),
-                dead_letters,
-            )
-        }
-        None => (None, None),
-    }
+    letters: Arc<dyn DeadLetterStore>,
+) -> Option<Arc<Journal>> {
+    store.map(|store| Arc::new(Journal::start(manifest, store, letters)))
 }
 
 /// Whether emits of this event go through the store (and so take the slow path).
@@ -124,6 +116,43 @@ pub(crate) fn write_ahead<T: Serialize>(
             ctx.shared.failures.report(&failure);
             Err(error)
         }
+    }
+}
+
+/// Delivers a dead letter of the stored event `sequence` again (`deliver`, from
+/// `prepare_redispatch`): inside a delivery scope of that event, so a new failure links its
+/// letter to the event and marks it failed, and success resolves it (processed once no letter
+/// of it remains). An event-level letter (`whole_event`) is emitted again without being stored
+/// a second time: same id, same sequence.
+pub(crate) fn redispatch_stored(
+    core: &BusCore,
+    event: &'static str,
+    sequence: u64,
+    whole_event: bool,
+    deliver: impl FnOnce(),
+) {
+    let Some(journal) = &core.shared().journal else {
+        return deliver();
+    };
+    let _entered = track::enter(Some(Delivery::resolving(
+        journal.queue.clone(),
+        event,
+        sequence,
+    )));
+    // Only around the re-emit of the whole event: a handler-level letter does not emit, and a
+    // handler's own emit of the same event must still be stored.
+    if whole_event {
+        REDELIVERING.with(|r| r.set(Some(event)));
+    }
+    deliver();
+    REDELIVERING.with(|r| r.set(None));
+}
+
+/// A dead letter of the stored event `sequence` was discarded: the event is marked processed
+/// once no letter of it remains (it was dealt with, by hand).
+pub(crate) fn discarded(core: &BusCore, sequence: u64) {
+    if let Some(journal) = &core.shared().journal {
+        journal.queue.resolve(sequence);
     }
 }
 
@@ -282,9 +311,9 @@ impl BusCore {
     }
 
     /// Waits until every event outcome recorded so far (processed, failed) is written to the
-    /// store and durable. Dropping the last handle of the bus does the same; call this before
-    /// a process exits without dropping it, or recovery delivers those events again at the next
-    /// start.
+    /// store and durable. Dropping the last handle of the bus does the same, and so does the
+    /// end of [`shutdown`](BusCore::shutdown) (feature `async`); call this before a process
+    /// exits without either, or recovery delivers those events again at the next start.
     ///
     /// # Errors
     ///

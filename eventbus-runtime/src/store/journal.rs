@@ -7,6 +7,11 @@
 //! commits, new emits queue up and form the next group, so the number of fsyncs per second
 //! stays bounded by the disk, not by the number of emitters. Status updates (processed,
 //! failed) queue without waiting and are written by the same thread before the next group.
+//!
+//! A re-dispatched or discarded dead letter *resolves* its stored event: the writer marks the
+//! event processed if, when it gets to the update, no dead letter is linked to the event any
+//! more. Deciding this in the writer, in queue order, means a letter pushed by a concurrent
+//! failure (whose `failed` update is queued after it) always wins.
 
 use std::collections::HashSet;
 use std::error::Error;
@@ -16,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::dead_letter::StoreError;
+use crate::dead_letter::{DeadLetterStore, StoreError};
 use crate::meta::ManifestMeta;
 use crate::store::record::{NewEvent, Status};
 use crate::store::{EventId, EventStore};
@@ -81,10 +86,18 @@ struct Request {
     slot: Arc<Slot>,
 }
 
+/// A delivery's outcome as queued for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Set(Status),
+    /// Processed, unless a dead letter is still linked to the event when it is written.
+    Resolved,
+}
+
 #[derive(Default)]
 struct State {
     appends: Vec<Request>,
-    statuses: Vec<(u64, Status)>,
+    statuses: Vec<(u64, Outcome)>,
     /// The writer is working on a batch taken from the queue.
     busy: bool,
     stop: bool,
@@ -108,8 +121,17 @@ impl Queue {
     pub(crate) fn finish(&self, sequence: u64, status: Status) {
         let mut state = lock(&self.state);
         state.recovering.remove(&sequence);
-        state.statuses.push((sequence, status));
+        state.statuses.push((sequence, Outcome::Set(status)));
         drop(state);
+        self.work.notify_one();
+    }
+
+    /// A dead letter of the stored event `sequence` was resolved (re-dispatched successfully,
+    /// or discarded): mark it processed if no other letter of it remains.
+    pub(crate) fn resolve(&self, sequence: u64) {
+        lock(&self.state)
+            .statuses
+            .push((sequence, Outcome::Resolved));
         self.work.notify_one();
     }
 
@@ -150,7 +172,11 @@ impl fmt::Debug for Journal {
 
 impl Journal {
     /// Starts the writer thread of `store` for a bus of `manifest`.
-    pub(crate) fn start(manifest: &'static ManifestMeta, store: Arc<dyn EventStore>) -> Self {
+    pub(crate) fn start(
+        manifest: &'static ManifestMeta,
+        store: Arc<dyn EventStore>,
+        letters: Arc<dyn DeadLetterStore>,
+    ) -> Self {
         let queue = Arc::new(Queue {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -161,7 +187,7 @@ impl Journal {
             let (queue, store) = (queue.clone(), store.clone());
             std::thread::Builder::new()
                 .name("eventbus-store".into())
-                .spawn(move || write_loop(manifest, &*store, &queue))
+                .spawn(move || write_loop(manifest, &*store, &*letters, &queue))
                 .expect("eventbus: cannot start the event store's writer thread")
         };
         Journal {
@@ -241,7 +267,7 @@ fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Resul
 }
 
 /// What the writer takes from the queue at once: appends, and status updates.
-type Batch = (Vec<Request>, Vec<(u64, Status)>);
+type Batch = (Vec<Request>, Vec<(u64, Outcome)>);
 
 /// Takes the next batch: every queued append (up to [`MAX_BATCH`]) with the queued status
 /// updates. Status updates alone wait up to [`STATUS_DELAY`] for an append to share its
@@ -294,10 +320,44 @@ fn report_lost_statuses(count: usize, error: &dyn fmt::Display) {
     );
 }
 
-fn write_loop(manifest: &'static ManifestMeta, store: &dyn EventStore, queue: &Queue) {
-    while let Some((appends, statuses)) = next_batch(queue) {
+/// The status updates of `outcomes`, in order: a resolved event becomes processed when no dead
+/// letter is linked to it now (checked here, after every earlier push of a letter).
+fn settle(letters: &dyn DeadLetterStore, outcomes: Vec<(u64, Outcome)>) -> Vec<(u64, Status)> {
+    outcomes
+        .into_iter()
+        .filter_map(|(sequence, outcome)| match outcome {
+            Outcome::Set(status) => Some((sequence, status)),
+            Outcome::Resolved => {
+                match guarded("linked", || letters.linked(sequence)) {
+                    Ok(0) => Some((sequence, Status::Processed)),
+                    Ok(_) => None,
+                    Err(error) => {
+                        // It stays `failed`: the safe side (never compacted, listed as failed).
+                        eprintln!(
+                            "eventbus: could not tell whether stored event #{sequence} has dead \
+                             letters left ({error}); it stays failed"
+                        );
+                        None
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+fn write_loop(
+    manifest: &'static ManifestMeta,
+    store: &dyn EventStore,
+    letters: &dyn DeadLetterStore,
+    queue: &Queue,
+) {
+    while let Some((appends, outcomes)) = next_batch(queue) {
+        let statuses = settle(letters, outcomes);
         if appends.is_empty() {
-            if let Err(error) = guarded("set_status", || store.set_status(&statuses)) {
+            // Empty when only resolutions that changed nothing were queued.
+            if !statuses.is_empty()
+                && let Err(error) = guarded("set_status", || store.set_status(&statuses))
+            {
                 report_lost_statuses(statuses.len(), &error);
             }
         } else {

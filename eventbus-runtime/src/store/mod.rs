@@ -24,7 +24,7 @@ mod sqlite;
 #[cfg(feature = "store")]
 pub use bus::{ReplayReport, Unreadable};
 #[cfg(feature = "store")]
-pub(crate) use bus::{attach, persists, write_ahead};
+pub(crate) use bus::{attach, discarded, persists, redispatch_stored, write_ahead};
 #[cfg(feature = "store")]
 pub use record::{
     Appended, Compacted, DecodeError, NewEvent, Order, Query, Record, Records, Retention, Since,

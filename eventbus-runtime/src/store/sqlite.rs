@@ -966,4 +966,20 @@ impl DeadLetterStore for SqliteStore {
             .map_err(|e| self.error("cannot read dead letters from", e))?;
         Ok(count as usize)
     }
+
+    fn sequence(&self, id: u64) -> Result<Option<u64>, StoreError> {
+        self.dead_letter_sequence(id)
+    }
+
+    fn linked(&self, sequence: u64) -> Result<usize, StoreError> {
+        let reader = lock(&self.inner.reader);
+        let count: i64 = reader
+            .query_row(
+                "SELECT count(*) FROM dead_letters WHERE sequence = ?1",
+                [sequence.min(i64::MAX as u64) as i64],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.error("cannot read dead letters from", e))?;
+        Ok(count as usize)
+    }
 }

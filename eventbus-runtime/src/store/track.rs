@@ -81,7 +81,13 @@ mod enabled {
 
     enum Finish {
         #[cfg(feature = "store")]
-        Journal { queue: Arc<Queue>, sequence: u64 },
+        Journal {
+            queue: Arc<Queue>,
+            sequence: u64,
+            /// A dead letter of the event is being re-dispatched: success resolves the event
+            /// (processed once no letter of it remains) rather than marking it processed.
+            resolves: bool,
+        },
         #[cfg(feature = "nats")]
         Remote(crate::nats::RemoteDelivery),
     }
@@ -92,7 +98,31 @@ mod enabled {
             Arc::new(Delivery {
                 event,
                 failed: AtomicBool::new(false),
-                finish: Finish::Journal { queue, sequence },
+                finish: Finish::Journal {
+                    queue,
+                    sequence,
+                    resolves: false,
+                },
+            })
+        }
+
+        /// The delivery of a dead letter of the stored event `sequence`, re-dispatched: a new
+        /// failure marks the event failed again (its new letter is linked to it), success
+        /// resolves it.
+        #[cfg(feature = "store")]
+        pub(crate) fn resolving(
+            queue: Arc<Queue>,
+            event: &'static str,
+            sequence: u64,
+        ) -> Arc<Self> {
+            Arc::new(Delivery {
+                event,
+                failed: AtomicBool::new(false),
+                finish: Finish::Journal {
+                    queue,
+                    sequence,
+                    resolves: true,
+                },
             })
         }
 
@@ -125,14 +155,15 @@ mod enabled {
             let failed = self.failed.load(Ordering::Acquire);
             match &self.finish {
                 #[cfg(feature = "store")]
-                Finish::Journal { queue, sequence } => {
-                    let status = if failed {
-                        Status::Failed
-                    } else {
-                        Status::Processed
-                    };
-                    queue.finish(*sequence, status);
-                }
+                Finish::Journal {
+                    queue,
+                    sequence,
+                    resolves,
+                } => match (failed, resolves) {
+                    (true, _) => queue.finish(*sequence, Status::Failed),
+                    (false, true) => queue.resolve(*sequence),
+                    (false, false) => queue.finish(*sequence, Status::Processed),
+                },
                 #[cfg(feature = "nats")]
                 Finish::Remote(remote) => remote.finish(failed),
             }
