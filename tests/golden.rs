@@ -92,7 +92,16 @@ fn keywords_work_as_names() {
         r#in: "x".into(),
         r#where: "y".into(),
     });
-    assert_eq!(hits.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let h = hits.clone();
+    bus.delete.on(move |d| {
+        assert_eq!(d.delete, Kind::Delete);
+        h.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    bus.delete.emit(Delete {
+        delete: Kind::Delete,
+    });
+    assert_eq!(hits.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(bus.delete.name(), "delete");
     assert_eq!(bus.self_.name(), "self");
     assert_eq!(bus.core.name(), "core");
     assert_eq!(bus.core().manifest().package, "keywords");

@@ -413,16 +413,24 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// Optimal string alignment distance: Levenshtein plus the swap of two adjacent characters as
+/// one edit, the commonest typo (`Pnig` for `Ping`).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Three rows: the one two characters back is needed for a swap.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
+        for j in 0..b.len() {
+            let cost = usize::from(a[i] != b[j]);
             cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                cur[j + 1] = cur[j + 1].min(before[j - 1] + 1);
+            }
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }
@@ -437,5 +445,10 @@ mod tests {
         assert_eq!(did_you_mean("PackageEvnt", names), Some("PackageEvent"));
         assert_eq!(did_you_mean("strng", names), Some("string"));
         assert_eq!(did_you_mean("Totally", names), None);
+        // A swap of two neighbours is one edit, so short names get a suggestion too.
+        assert_eq!(did_you_mean("Pnig", ["Ping", "Pong"]), Some("Ping"));
+        assert_eq!(did_you_mean("PackageEvnet", names), Some("PackageEvent"));
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("abc", "ca"), 3);
     }
 }

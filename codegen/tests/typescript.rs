@@ -3,7 +3,7 @@
 //! - For every `tests/golden/*.yaml` the generated module must equal the committed
 //!   `tests/golden/<name>.ts`, and for the repository's `events.yaml` the module the Admin UI
 //!   imports, `ui/src/generated/events.ts`. `EVENTBUS_BLESS=1` rewrites them.
-//! - `tsc --strict` (from `npm ci`, pinned in `package-lock.json`) accepts all of them, plus
+//! - `tsc --strict` (pinned in `package-lock.json`; `npm ci` runs when `node_modules` is stale) accepts all of them, plus
 //!   `tests/ts/usage.ts`, and `tests/ts/expect_errors.ts` whose `// @ts-expect-error` lines
 //!   must each be a real error of the expected code.
 //!

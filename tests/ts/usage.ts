@@ -227,12 +227,15 @@ const isNew: boolean = keywords.validators.new(null) && keywords.validators.defa
 const m: keywords.Match = { in: "x", where: "y" };
 const typeEvent: keywords.EventMap["type"] = kw;
 const cls: "class" = keywords.EVENTS.class.name;
+const del: keywords.EventMap["delete"] = { delete: "delete" };
+const delOk: boolean = keywords.validators.delete(del) && keywords.isEventPayload("delete", del);
 void deleted;
 void kinds;
 void isNew;
 void m;
 void typeEvent;
 void cls;
+void delOk;
 void keywords.isEventPayload("match", m);
 
 // A manifest whose only event has no payload.
