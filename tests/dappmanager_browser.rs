@@ -3,8 +3,10 @@
 //!
 //! Three runs of the demo server share one port and one data directory:
 //!
-//! 1. in this process, with the simulated producers: the script loads the page, sees live
-//!    events and filters the log. The test stops the server gracefully (pages get 1001 and
+//! 1. in this process, with the simulated producers: the script loads the page, which has no
+//!    resume point yet, so it learns the server's position from a first welcome and connects
+//!    again from its history (the last stored events), and asks for the package list; it sees
+//!    live events and filters the log. The test stops the server gracefully (pages get 1001 and
 //!    their resume point) and, while it is down, emits notifications into its store.
 //! 2. a child process (this test binary again) without producers: the page reconnected by
 //!    itself and shows each missed notification once; "Refresh packages" is answered, proven
@@ -15,7 +17,9 @@
 //! 3. in this process again, with producers: the page is back, the queued emit is accepted,
 //!    the notifications missed across the crash are shown once each, and its stored sequences
 //!    are exactly the store's `to_ui` persisted events over the same range: no gap, no
-//!    duplicate. A reload resumes from the point saved in `sessionStorage`.
+//!    duplicate. A fresh page (a new browser context, no `sessionStorage`) replays exactly the
+//!    stored events the first page had over its history range, shows their notifications and
+//!    the package list; a reload resumes from the point saved in `sessionStorage`.
 //!
 //! The script saves `target/browser/dappmanager.png`. Without Chromium or `node_modules` the
 //! test fails and says how to install them.

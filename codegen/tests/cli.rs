@@ -53,6 +53,84 @@ fn check_reports_every_error_and_exits_1() {
 }
 
 #[test]
+fn color_flag_forces_or_suppresses_ansi_on_a_pipe() {
+    const MANIFEST: &str = "codegen/tests/broken/unknown_type.yaml";
+    // `eventbus()` sets NO_COLOR: `--color always` must still win over it.
+    let out = eventbus(&["check", MANIFEST, "--color", "always"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    // The rustc-style layout (not the compact pipe form), with style.rs's escapes: a bold red
+    // `error`, a bold headline, blue `-->` and gutters, a red caret line, a bold `help`.
+    assert!(
+        err.starts_with("\x1b[1;31merror\x1b[0m\x1b[1m: unknown type `strng`\x1b[0m\n"),
+        "{err:?}"
+    );
+    assert!(
+        err.contains(&format!(" \x1b[1;34m-->\x1b[0m {MANIFEST}:6:16\n")),
+        "{err:?}"
+    );
+    assert!(
+        err.contains("\x1b[1;34m6 |\x1b[0m       dnpName: strng\n"),
+        "{err:?}"
+    );
+    assert!(
+        err.contains(
+            "\x1b[1;34m  |\x1b[0m\x1b[1;31m                ^^^^^ not a primitive or a declared type\x1b[0m\n"
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.contains("  \x1b[1;34m=\x1b[0m \x1b[1mhelp\x1b[0m: did you mean `string`?\n"),
+        "{err:?}"
+    );
+    // The global flag goes before the subcommand too, and colors one-line file problems.
+    let out = eventbus(&["--color", "always", "check", "does/not/exist.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("\x1b[1;31merror\x1b[0m: cannot read `does/not/exist.yaml`"),
+        "{:?}",
+        text(&out.stderr)
+    );
+
+    // `--color never` wins over CLICOLOR_FORCE: the plain compact form.
+    let never = Command::new(env!("CARGO_BIN_EXE_eventbus"))
+        .args(["check", MANIFEST, "--color", "never"])
+        .current_dir(repo())
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(never.status.code(), Some(1));
+    let err = text(&never.stderr);
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(
+        err.starts_with(&format!("{MANIFEST}:6:16: error: unknown type `strng`\n")),
+        "{err:?}"
+    );
+
+    // `auto` on a pipe: plain, unless CLICOLOR_FORCE asks for colors.
+    let auto = |force: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_eventbus"));
+        command
+            .args(["check", MANIFEST])
+            .current_dir(repo())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        if let Some(force) = force {
+            command.env("CLICOLOR_FORCE", force);
+        }
+        text(&command.output().unwrap().stderr)
+    };
+    assert!(!auto(None).contains('\x1b'));
+    assert!(!auto(Some("0")).contains('\x1b'));
+    assert!(
+        auto(Some("1")).starts_with("\x1b[1;31merror\x1b[0m"),
+        "{:?}",
+        auto(Some("1"))
+    );
+}
+
+#[test]
 fn check_json_lists_every_diagnostic() {
     let out = eventbus(&[
         "check",

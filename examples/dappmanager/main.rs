@@ -9,8 +9,10 @@
 //! `--data` (`DAPPMANAGER_DATA`, default `./data`), `--token` (`DAPPMANAGER_TOKEN`, default a
 //! random one, printed in the URL), `--pace` (`DAPPMANAGER_PACE`, default 1.0: multiplies the
 //! simulated delays), `--no-simulation` (`DAPPMANAGER_SIMULATE=0`: no simulated producers, the
-//! service only answers requests). Stop it with Ctrl-C (or SIGTERM): pages get a close frame with their resume point, and
-//! show what happened meanwhile when the service is back.
+//! service only answers requests). A newly opened page replays the last 500 stored events and
+//! asks for the package list, so it starts with the current state. Stop it with Ctrl-C (or
+//! SIGTERM): pages get a close frame with their resume point, and show what happened meanwhile
+//! when the service is back.
 
 mod app;
 

@@ -7,7 +7,8 @@
 // for RESTARTED again (the server was SIGKILLed, notifications emitted meanwhile, a server with
 // producers started); checks the page is back with every missed notification once; prints
 // `SEQUENCES [..]` (the stored events it received, compared with the store by the test) and
-// saves a screenshot.
+// saves a screenshot; opens a fresh page (a new browser context: no sessionStorage) and checks it
+// shows the packages and the notifications stored before it loaded; reloads the first page.
 //
 // Environment: DEMO_URL (with #token=...), SCREENSHOT (PNG path), CHROMIUM (executable).
 import { chromium } from "playwright-core";
@@ -29,6 +30,60 @@ function check(condition, message) {
 }
 const step = (name) => console.log(`step: ${name}`);
 
+/** Polls `condition` until it holds; fails with `message` after WAIT. */
+async function until(condition, message) {
+  const deadline = Date.now() + WAIT;
+  while (!condition()) {
+    check(Date.now() < deadline, message());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Records the JSON frames of every WebSocket `page` opens, in order of opening. */
+function watchSockets(page) {
+  const sockets = [];
+  page.on("websocket", (socket) => {
+    const entry = { sent: [], received: [] };
+    sockets.push(entry);
+    const parse = (frame) => {
+      try {
+        return JSON.parse(frame.payload);
+      } catch {
+        return { unparsed: String(frame.payload) };
+      }
+    };
+    socket.on("framesent", (frame) => entry.sent.push(parse(frame)));
+    socket.on("framereceived", (frame) => entry.received.push(parse(frame)));
+  });
+  return sockets;
+}
+
+/**
+ * A page loaded without a resume point connects twice: the first connection only learns the
+ * server's position from its welcome; the second resumes `history` stored events before it.
+ * Checks that handshake and returns the `since` of the second connection.
+ */
+async function freshHandshake(page, sockets) {
+  await until(
+    () => sockets.length >= 2 && sockets[1].sent.length >= 1,
+    () => `a fresh page opens two connections, it opened ${sockets.length}`,
+  );
+  const [probe, main] = sockets;
+  check(probe.sent[0]?.type === "eventbus.bridge.auth" && probe.sent[0].data.since === undefined,
+    `the first connection authenticates without a resume point: ${JSON.stringify(probe.sent[0])}`);
+  const welcome = probe.received.find((f) => f.type === "eventbus.bridge.welcome");
+  check(welcome !== undefined && welcome.data.resumed === false && typeof welcome.data.sequence === "string",
+    `the first connection is welcomed as a fresh start: ${JSON.stringify(welcome)}`);
+  const history = BigInt(await page.evaluate(() => window.eventbusDemo.history));
+  const position = BigInt(welcome.data.sequence);
+  const expected = position > history ? position - history : 0n;
+  const auth = main.sent[0];
+  check(auth.type === "eventbus.bridge.auth" && typeof auth.data.since === "string"
+      && BigInt(auth.data.since) === expected,
+    `the page resumes ${history} stored events before the server's position ${position}: ${JSON.stringify(auth)}`);
+  return auth.data.since;
+}
+
 const browser = await chromium.launch({
   executablePath,
   args: [
@@ -46,9 +101,13 @@ try {
     }
   });
 
+  const sockets = watchSockets(page);
   await page.goto(url);
   await page.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
-  step("connected");
+  const firstSince = await freshHandshake(page, sockets);
+  // The package list fills without a click: the page asks for it when it connects.
+  await page.waitForSelector("#packages li", { timeout: WAIT });
+  step(`connected from ${firstSince}`);
 
   // Live events of several kinds reach the page.
   await page.waitForFunction(() => document.querySelectorAll("#log tr").length >= 5, null, { timeout: WAIT });
@@ -107,6 +166,13 @@ try {
     return Number(line.split(" ")[1]);
   };
   const packagesFrames = () => page.evaluate(() => window.eventbusDemo.received.filter((r) => r.name === "packages").length);
+  // The page asked for the packages when it reconnected: wait for that answer first, so the
+  // counters below move by the click alone.
+  await page.waitForFunction(
+    () => window.eventbusDemo.received.some((r) => r.name === "packages" && r.connection === window.eventbusDemo.opens),
+    null,
+    { timeout: WAIT },
+  );
   const [requestsBefore, answersBefore, framesBefore] = [await metric("requestPackages"), await metric("packages"), await packagesFrames()];
   check((await page.textContent("#refresh-result")) === "", "no refresh result before the click");
   await page.click("#refresh");
@@ -148,10 +214,13 @@ try {
   await page.waitForFunction((n) => window.eventbusDemo.received.length >= n + 5, before, { timeout: WAIT });
 
   const received = await page.evaluate(() => window.eventbusDemo.received);
-  // The servers emitted "DAppManager started" before they listened: the page can only have
-  // those of runs 2 and 3 from the store, through the resume, and has each once.
+  // The servers emitted "DAppManager started" before they listened: the page has those of runs
+  // 2 and 3 from the store, through the resume, and run 1's (the store's first event) only if
+  // its first load replayed history from the very start; each once.
   const started = received.filter((r) => r.title === "DAppManager started");
-  check(started.length === 2, `"DAppManager started" received ${started.length} times, not 2`);
+  const expectedStarts = BigInt(firstSince) === 0n ? 3 : 2;
+  check(started.length === expectedStarts,
+    `"DAppManager started" received ${started.length} times, not ${expectedStarts} (first load from ${firstSince})`);
   // Every stored event arrived once, in order, across both restarts.
   const sequences = received.filter((r) => r.sequence !== null).map((r) => r.sequence);
   check(new Set(sequences).size === sequences.length, "a stored event arrived twice");
@@ -171,6 +240,76 @@ try {
 
   await page.screenshot({ path: screenshot, fullPage: true });
   step(`screenshot ${screenshot}`);
+
+  // A fresh page (a new browser context: no sessionStorage, no resume point) shows what existed
+  // before it loaded: the stored events of its history, exactly those the first page received
+  // over the same range, its notifications among them, and the package list.
+  const earlier = await page.evaluate(() => window.eventbusDemo.received);
+  const beforeStored = earlier.filter((r) => r.sequence !== null);
+  const lastBefore = beforeStored[beforeStored.length - 1].sequence;
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  try {
+    const fresh = await context.newPage();
+    fresh.on("pageerror", (error) => problems.push(`fresh page error: ${error.message}`));
+    const freshSockets = watchSockets(fresh);
+    await fresh.goto(url);
+    await fresh.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
+    const since = await freshHandshake(fresh, freshSockets);
+    const expected = beforeStored.filter((r) => BigInt(r.sequence) > BigInt(since));
+    const notes = [...new Set(expected.filter((r) => r.notification !== null).map((r) => r.notification))];
+    check(notes.length > 0, `the first page received no notification after ${since} to look for`);
+    await fresh.waitForFunction(
+      (last) => window.eventbusDemo.received.some((r) => r.sequence !== null && BigInt(r.sequence) >= BigInt(last)),
+      lastBefore,
+      { timeout: WAIT },
+    );
+    const replayed = (await fresh.evaluate(() => window.eventbusDemo.received))
+      .filter((r) => r.sequence !== null && BigInt(r.sequence) <= BigInt(lastBefore))
+      .map((r) => r.sequence);
+    check(JSON.stringify(replayed) === JSON.stringify(expected.map((r) => r.sequence)),
+      `the fresh page replayed ${replayed.length} stored events up to ${lastBefore}, the first page had ${expected.length} after ${since}`);
+    const shown = await fresh.$$eval("#notifications li", (items) => items.map((li) => li.dataset.id));
+    for (const id of notes) {
+      check(shown.includes(id), `the fresh page shows the earlier notification ${id}`);
+    }
+    await fresh.waitForFunction(
+      () => document.querySelectorAll("#packages li").length > 0,
+      null,
+      { timeout: WAIT },
+    );
+    const requested = freshSockets[1].sent.some((f) => f.type?.endsWith(".requestPackages"));
+    check(requested, "the fresh page asked for the packages when it connected");
+    const listed = await fresh.$$eval("#packages li", (items) => items.length);
+    const badge = await fresh.textContent("#package-count");
+    check(badge === String(listed), `the package badge says ${badge}, ${listed} are listed`);
+    check((await fresh.textContent("#refresh-result")) === "", "nobody clicked Refresh on the fresh page");
+    check(problems.length === 0, problems.join("; "));
+    step(`fresh page: ${replayed.length} stored events from ${since}, ${notes.length} notifications, ${listed} packages`);
+  } finally {
+    await context.close();
+  }
+
+  // `#…&history=N` shortens the history: a fresh page then resumes N stored events before the
+  // server's position (not from 0) and gets nothing older.
+  const shortContext = await browser.newContext();
+  try {
+    const short = await shortContext.newPage();
+    short.on("pageerror", (error) => problems.push(`short-history page error: ${error.message}`));
+    const shortSockets = watchSockets(short);
+    await short.goto(`${url}&history=3`);
+    await short.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
+    check((await short.evaluate(() => window.eventbusDemo.history)) === 3, "the fragment sets the history");
+    const since = await freshHandshake(short, shortSockets);
+    check(BigInt(since) > 0n, `with a short history the page resumes after ${since}, not from the start`);
+    const stored = (await short.evaluate(() => window.eventbusDemo.received))
+      .filter((r) => r.sequence !== null)
+      .map((r) => r.sequence);
+    check(stored.every((s) => BigInt(s) > BigInt(since)), `nothing older than ${since} is replayed: ${stored}`);
+    check(problems.length === 0, problems.join("; "));
+    step(`short history: from ${since}`);
+  } finally {
+    await shortContext.close();
+  }
 
   // A reload keeps the resume point (sessionStorage): the new page asks for what came after.
   const resumeFrom = await page.evaluate(() => window.eventbusDemo.client.lastSequence);

@@ -7,7 +7,14 @@
  * demo embeds (a test keeps the compiled files fresh).
  */
 
-import { connect, type Client, type EventInfo, type ReceivedEvent } from "./generated/client.js";
+import {
+  connect,
+  type Client,
+  type ConnectionState,
+  type EventInfo,
+  type ReceivedEvent,
+  type StateDetail,
+} from "./generated/client.js";
 import type { ChainEvent, InstalledPackage, NotificationEvent, PackageEvent } from "./generated/events.js";
 
 /** What the page received, for the browser test: every event once, in order. */
@@ -17,6 +24,8 @@ interface Received {
   readonly sequence: string | null;
   readonly notification: string | null;
   readonly title: string | null;
+  /** Which connection of the page delivered it: 1 for the first, 2 after a reconnect, … */
+  readonly connection: number;
 }
 
 interface Demo {
@@ -25,9 +34,24 @@ interface Demo {
   readonly states: string[];
   /** The close code of every connection that ended (1001: server stopping, 1006: lost). */
   readonly closeCodes: (number | null)[];
+  /** How many connections of the page have opened. */
+  opens: number;
+  /** A fresh page replays the stored events of at most this many last sequences. */
+  readonly history: number;
 }
 
-const demo: Demo = { client: null, received: [], states: [], closeCodes: [] };
+/** The page's settings, from the URL fragment: `#token=…&history=…`. */
+const fragment = new URLSearchParams(location.hash.slice(1));
+
+/**
+ * How far back a fresh page (no resume point in this tab) starts: the last this many stored
+ * events, of which the page gets those that cross the bridge (`to_ui`). 500 by default: enough
+ * for the recent notifications and package operations, little enough to load at once;
+ * `#…&history=0` starts from live events.
+ */
+const HISTORY = /^\d{1,9}$/.test(fragment.get("history") ?? "") ? Number(fragment.get("history")) : 500;
+
+const demo: Demo = { client: null, received: [], states: [], closeCodes: [], opens: 0, history: HISTORY };
 (window as unknown as { eventbusDemo: Demo }).eventbusDemo = demo;
 
 function byId(id: string): HTMLElement {
@@ -228,11 +252,56 @@ function saveResumePoint(sequence: string | null): void {
   }
 }
 
+function showState(state: ConnectionState, detail: StateDetail): void {
+  const pill = byId("state");
+  pill.dataset["state"] = state;
+  pill.textContent =
+    state === "reconnecting" && detail.retryInMs !== null
+      ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
+      : state;
+}
+
+/** The resume point `HISTORY` stored events before `sequence` (the server's position). */
+function historyStart(sequence: string): string {
+  const position = BigInt(sequence);
+  const back = BigInt(HISTORY);
+  return (position > back ? position - back : 0n).toString();
+}
+
 function start(token: string): void {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/events`;
   // After a reload, resume where this tab left off: what happened meanwhile is shown too.
-  const since = savedResumePoint();
-  const client = connect(`${scheme}://${location.host}/events`, {
+  const saved = savedResumePoint();
+  if (saved !== null) {
+    run(url, token, saved);
+    return;
+  }
+  // A fresh page: the protocol resumes only from a sequence, and the page does not know the
+  // server's. A first connection learns it from the welcome (`resumed: false` carries the
+  // server's position) and is closed at once; the page then connects from `HISTORY` stored
+  // events earlier, so it opens with recent notifications and operations instead of empty.
+  // Nothing is lost in between: the replay reaches past the first welcome.
+  (byId("refresh") as HTMLButtonElement).disabled = true; // no client to send it yet
+  const probe = connect(url, {
+    token,
+    queueLimit: 0,
+    onError: (error) => console.warn(`eventbus: ${error.code}: ${error.message}`),
+  });
+  const off = probe.onState((state, detail) => {
+    if (state !== "open") {
+      showState(state, detail); // a wrong token or a server that is down shows here
+      return;
+    }
+    const position = probe.lastSequence;
+    off();
+    probe.close();
+    // No store (`null`): nothing to replay, start from live events.
+    run(url, token, position === null ? null : historyStart(position));
+  });
+}
+
+function run(url: string, token: string, since: string | null): void {
+  const client = connect(url, {
     token,
     ...(since === null ? {} : { since }),
     // A click while reconnecting waits in the client's queue: give it time to get through.
@@ -247,14 +316,15 @@ function start(token: string): void {
       demo.closeCodes.push(detail.closeCode);
     }
     if (state === "open") {
+      demo.opens += 1;
       saveResumePoint(client.lastSequence);
+      // `packages` is not stored, so no resume replays it: ask for the current list on every
+      // connection (the first, and after a reconnect, when it may have changed meanwhile).
+      client.emit("requestPackages").catch((error: unknown) => {
+        console.warn(`eventbus: requestPackages: ${error instanceof Error ? error.message : String(error)}`);
+      });
     }
-    const pill = byId("state");
-    pill.dataset["state"] = state;
-    pill.textContent =
-      state === "reconnecting" && detail.retryInMs !== null
-        ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
-        : state;
+    showState(state, detail);
     // While reconnecting a click is queued by the client and sent once connected.
     (byId("refresh") as HTMLButtonElement).disabled = state === "closed";
   });
@@ -273,6 +343,7 @@ function start(token: string): void {
       sequence: event.info.sequence,
       notification: event.name === "notification" ? event.payload.id : null,
       title: event.name === "notification" ? event.payload.title : null,
+      connection: demo.opens,
     });
     logEvent(event);
     byId("sequence").textContent = `seq ${shortSequence(client.lastSequence)}`;
@@ -296,7 +367,7 @@ function start(token: string): void {
   byId("filter").addEventListener("input", applyFilter);
 }
 
-const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const token = fragment.get("token");
 if (token) {
   start(token);
 } else {

@@ -6,8 +6,17 @@
  * Compiled by `npx tsc -p ui/tsconfig.json` into `examples/dappmanager/assets/`, which the
  * demo embeds (a test keeps the compiled files fresh).
  */
-import { connect } from "./generated/client.js";
-const demo = { client: null, received: [], states: [], closeCodes: [] };
+import { connect, } from "./generated/client.js";
+/** The page's settings, from the URL fragment: `#token=…&history=…`. */
+const fragment = new URLSearchParams(location.hash.slice(1));
+/**
+ * How far back a fresh page (no resume point in this tab) starts: the last this many stored
+ * events, of which the page gets those that cross the bridge (`to_ui`). 500 by default: enough
+ * for the recent notifications and package operations, little enough to load at once;
+ * `#…&history=0` starts from live events.
+ */
+const HISTORY = /^\d{1,9}$/.test(fragment.get("history") ?? "") ? Number(fragment.get("history")) : 500;
+const demo = { client: null, received: [], states: [], closeCodes: [], opens: 0, history: HISTORY };
 window.eventbusDemo = demo;
 function byId(id) {
     const element = document.getElementById(id);
@@ -161,11 +170,53 @@ function saveResumePoint(sequence) {
         // storage full or disabled: a reload starts from live events
     }
 }
+function showState(state, detail) {
+    const pill = byId("state");
+    pill.dataset["state"] = state;
+    pill.textContent =
+        state === "reconnecting" && detail.retryInMs !== null
+            ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
+            : state;
+}
+/** The resume point `HISTORY` stored events before `sequence` (the server's position). */
+function historyStart(sequence) {
+    const position = BigInt(sequence);
+    const back = BigInt(HISTORY);
+    return (position > back ? position - back : 0n).toString();
+}
 function start(token) {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/events`;
     // After a reload, resume where this tab left off: what happened meanwhile is shown too.
-    const since = savedResumePoint();
-    const client = connect(`${scheme}://${location.host}/events`, {
+    const saved = savedResumePoint();
+    if (saved !== null) {
+        run(url, token, saved);
+        return;
+    }
+    // A fresh page: the protocol resumes only from a sequence, and the page does not know the
+    // server's. A first connection learns it from the welcome (`resumed: false` carries the
+    // server's position) and is closed at once; the page then connects from `HISTORY` stored
+    // events earlier, so it opens with recent notifications and operations instead of empty.
+    // Nothing is lost in between: the replay reaches past the first welcome.
+    byId("refresh").disabled = true; // no client to send it yet
+    const probe = connect(url, {
+        token,
+        queueLimit: 0,
+        onError: (error) => console.warn(`eventbus: ${error.code}: ${error.message}`),
+    });
+    const off = probe.onState((state, detail) => {
+        if (state !== "open") {
+            showState(state, detail); // a wrong token or a server that is down shows here
+            return;
+        }
+        const position = probe.lastSequence;
+        off();
+        probe.close();
+        // No store (`null`): nothing to replay, start from live events.
+        run(url, token, position === null ? null : historyStart(position));
+    });
+}
+function run(url, token, since) {
+    const client = connect(url, {
         token,
         ...(since === null ? {} : { since }),
         // A click while reconnecting waits in the client's queue: give it time to get through.
@@ -179,14 +230,15 @@ function start(token) {
             demo.closeCodes.push(detail.closeCode);
         }
         if (state === "open") {
+            demo.opens += 1;
             saveResumePoint(client.lastSequence);
+            // `packages` is not stored, so no resume replays it: ask for the current list on every
+            // connection (the first, and after a reconnect, when it may have changed meanwhile).
+            client.emit("requestPackages").catch((error) => {
+                console.warn(`eventbus: requestPackages: ${error instanceof Error ? error.message : String(error)}`);
+            });
         }
-        const pill = byId("state");
-        pill.dataset["state"] = state;
-        pill.textContent =
-            state === "reconnecting" && detail.retryInMs !== null
-                ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
-                : state;
+        showState(state, detail);
         // While reconnecting a click is queued by the client and sent once connected.
         byId("refresh").disabled = state === "closed";
     });
@@ -204,6 +256,7 @@ function start(token) {
             sequence: event.info.sequence,
             notification: event.name === "notification" ? event.payload.id : null,
             title: event.name === "notification" ? event.payload.title : null,
+            connection: demo.opens,
         });
         logEvent(event);
         byId("sequence").textContent = `seq ${shortSequence(client.lastSequence)}`;
@@ -223,7 +276,7 @@ function start(token) {
     });
     byId("filter").addEventListener("input", applyFilter);
 }
-const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const token = fragment.get("token");
 if (token) {
     start(token);
 }

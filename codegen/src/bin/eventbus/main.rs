@@ -3,7 +3,8 @@
 //!
 //! A thin shell over `eventbus_codegen`: it parses arguments, reads files, calls the core and
 //! prints. Exit codes: 0 success, 1 the manifest is invalid / an output is stale / a breaking
-//! change was found, 2 a file or argument problem (one line on stderr).
+//! change was found, 2 a file or argument problem (one line on stderr). `--color` (or `NO_COLOR`,
+//! `CLICOLOR_FORCE`) decides whether diagnostics carry ANSI colors.
 
 mod check;
 mod diff;
@@ -23,6 +24,9 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Typed events from one manifest: check, generate, document, diff; inspect event stores"
 )]
 struct Cli {
+    /// When to color diagnostics (forced colors also keep the rustc-style layout on a pipe).
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = style::ColorChoice::Auto)]
+    color: style::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,7 +38,7 @@ enum Command {
         /// The manifest.
         #[arg(default_value = "events.yaml")]
         manifest: PathBuf,
-        /// `human` (rustc-style, colored on a terminal) or `json`.
+        /// `human` (rustc-style and colored on a terminal, see `--color`) or `json`.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -135,6 +139,7 @@ struct Fatal(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    style::init(cli.color);
     let result = match cli.command {
         Command::Check { manifest, format } => check::run(&manifest, format),
         Command::Generate {
