@@ -1,4 +1,5 @@
-//! Async handlers: a bounded pool of calls per handler, fed by a bounded queue.
+//! Async handlers: a bounded pool of calls per handler, fed by a bounded queue. `on_async`
+//! feeds it events, `on_batch_async` batches.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -6,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -27,13 +28,43 @@ struct PoolState<T> {
     running: usize,
 }
 
-/// One async handler: at most `limit` calls at once, at most `capacity` events waiting.
+/// How one async handler's pool runs its calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolConfig {
+    /// At most this many calls at once.
+    pub(crate) limit: usize,
+    /// At most this many payloads waiting for a slot.
+    pub(crate) capacity: usize,
+    /// Each call is cancelled after this long (`HandlerOptions::timeout`).
+    pub(crate) timeout: Option<Duration>,
+    /// The payloads are batches (`on_batch_async`): dead letters say so.
+    pub(crate) batch: bool,
+}
+
+/// The error of a call cancelled by its handler's timeout: reported as
+/// [`FailureKind::Timeout`], retried and dead-lettered like any failure.
+#[derive(Debug)]
+pub(crate) struct TimedOut(pub(crate) Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the call did not finish within its timeout of {:?} and was cancelled \
+             (HandlerOptions::timeout)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// One async handler: at most `limit` calls at once, at most `capacity` payloads waiting.
 pub(crate) struct AsyncPool<T> {
     ctx: Arc<EventCtx>,
     info: Arc<HandlerInfo>,
     handler: AsyncFn<T>,
-    limit: usize,
-    capacity: usize,
+    config: PoolConfig,
     state: Mutex<PoolState<T>>,
 }
 
@@ -42,15 +73,13 @@ impl<T: Payload> AsyncPool<T> {
         ctx: Arc<EventCtx>,
         info: Arc<HandlerInfo>,
         handler: AsyncFn<T>,
-        limit: usize,
-        capacity: usize,
+        config: PoolConfig,
     ) -> Self {
         AsyncPool {
             ctx,
             info,
             handler,
-            limit,
-            capacity,
+            config,
             state: Mutex::new(PoolState {
                 queue: VecDeque::new(),
                 running: 0,
@@ -72,12 +101,12 @@ impl<T: Payload> AsyncPool<T> {
                 self.info.clone(),
                 payload,
                 0,
-                false,
+                self.config.batch,
             ));
             return;
         }
         let mut state = self.lock();
-        if state.running < self.limit {
+        if state.running < self.config.limit {
             state.running += 1;
             drop(state);
             let pool = self.clone();
@@ -85,7 +114,7 @@ impl<T: Payload> AsyncPool<T> {
             #[allow(clippy::let_unit_value)]
             let carried = crate::store::track::capture();
             runtime.spawn_tracked(async move { pool.work((payload, carried)).await });
-        } else if state.queue.len() < self.capacity {
+        } else if state.queue.len() < self.config.capacity {
             state
                 .queue
                 .push_back((payload, crate::store::track::capture()));
@@ -95,11 +124,17 @@ impl<T: Payload> AsyncPool<T> {
                 Some(&self.info),
                 FailureKind::Overflow,
                 format!(
-                    "the handler's queue is full ({} events waiting for {} running calls)",
-                    self.capacity, self.limit
+                    "the handler's queue is full ({} {} waiting for {} running calls)",
+                    self.config.capacity,
+                    if self.config.batch {
+                        "batches"
+                    } else {
+                        "events"
+                    },
+                    self.config.limit
                 ),
                 0,
-                false,
+                self.config.batch,
                 serde_json::to_value(&payload).unwrap_or(Value::Null),
             );
         }
@@ -137,7 +172,8 @@ impl<T: Payload> AsyncPool<T> {
     /// All attempts at one event.
     async fn process(&self, payload: T) {
         let runtime = &self.ctx.shared.runtime;
-        let mut pending = Pending::new(self.ctx.clone(), self.info.clone(), payload, 0, false);
+        let batch = self.config.batch;
+        let mut pending = Pending::new(self.ctx.clone(), self.info.clone(), payload, 0, batch);
         loop {
             if runtime.is_abandoned() {
                 return; // `pending` dead-letters the payload.
@@ -152,7 +188,7 @@ impl<T: Payload> AsyncPool<T> {
                     error,
                     pending.payload(),
                     &mut None,
-                    false,
+                    batch,
                 );
                 pending.done();
                 return;
@@ -165,8 +201,13 @@ impl<T: Payload> AsyncPool<T> {
                 (self.handler)(pending.payload().clone())
             }));
             let result = match call {
-                Ok(future) => match runtime.unless_abandoned(CatchUnwind(future)).await {
-                    Some(result) => result,
+                Ok(future) => match runtime
+                    .within(self.config.timeout, CatchUnwind(future))
+                    .await
+                {
+                    Some(Ok(result)) => result,
+                    // The future was dropped, which cancels the call.
+                    Some(Err(limit)) => Err(CallError::Returned(Box::new(TimedOut(limit)))),
                     // Abandoned mid-call: `pending` dead-letters the payload.
                     None => return,
                 },
@@ -189,7 +230,7 @@ impl<T: Payload> AsyncPool<T> {
                         error,
                         pending.payload(),
                         &mut None,
-                        false,
+                        batch,
                     ) {
                         Next::Retry(delay) => {
                             if !runtime.sleep(delay).await {

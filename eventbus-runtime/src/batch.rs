@@ -1,9 +1,12 @@
-//! Batch handlers: events collected until `max_size` or `max_wait`, then delivered as a slice.
+//! Batch handlers: events collected until `max_size` or `max_wait`, then delivered as one batch
+//! to a sync handler (a slice, called in place) or an async one (an owned `Vec`, through an
+//! [`AsyncPool`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crate::async_handler::AsyncPool;
 use crate::breaker::{CircuitOpen, Outcome};
 use crate::event::Payload;
 use crate::listeners::{BoxError, CallError};
@@ -13,32 +16,34 @@ use crate::shared::{EventCtx, Next};
 
 pub(crate) type BatchFn<T> = Box<dyn Fn(&[T]) -> Result<(), BoxError> + Send + Sync>;
 
+/// Where a complete batch goes.
+pub(crate) enum BatchSink<T: Payload> {
+    /// `on_batch`: called in place; retries are scheduled on the runtime.
+    Sync(Arc<SyncBatch<T>>),
+    /// `on_batch_async`: one call of the pool per batch, with its concurrency, queue, timeout
+    /// and in-place retries.
+    Async(Arc<AsyncPool<Vec<T>>>),
+}
+
 struct BatchState<T> {
     items: Vec<T>,
     /// Bumped whenever a batch leaves, so a stale window timer does nothing.
     generation: u64,
 }
 
-/// One batch handler.
-pub(crate) struct BatchHandler<T> {
+/// One batch handler: collects events into batches and hands each to its sink.
+pub(crate) struct BatchHandler<T: Payload> {
     ctx: Arc<EventCtx>,
-    info: Arc<HandlerInfo>,
-    handler: BatchFn<T>,
+    sink: BatchSink<T>,
     config: Batch,
     state: Mutex<BatchState<T>>,
 }
 
 impl<T: Payload> BatchHandler<T> {
-    pub(crate) fn new(
-        ctx: Arc<EventCtx>,
-        info: Arc<HandlerInfo>,
-        handler: BatchFn<T>,
-        config: Batch,
-    ) -> Self {
+    pub(crate) fn new(ctx: Arc<EventCtx>, sink: BatchSink<T>, config: Batch) -> Self {
         BatchHandler {
             ctx,
-            info,
-            handler,
+            sink,
             config,
             state: Mutex::new(BatchState {
                 items: Vec::new(),
@@ -92,6 +97,27 @@ impl<T: Payload> BatchHandler<T> {
         }
     }
 
+    /// Hands a complete batch (or a re-dispatched one) to the handler.
+    pub(crate) fn deliver(&self, items: Vec<T>) {
+        match &self.sink {
+            BatchSink::Sync(handler) => handler.deliver(items),
+            BatchSink::Async(pool) => pool.submit(items),
+        }
+    }
+}
+
+/// The handler of `on_batch`.
+pub(crate) struct SyncBatch<T> {
+    ctx: Arc<EventCtx>,
+    info: Arc<HandlerInfo>,
+    handler: BatchFn<T>,
+}
+
+impl<T: Payload> SyncBatch<T> {
+    pub(crate) fn new(ctx: Arc<EventCtx>, info: Arc<HandlerInfo>, handler: BatchFn<T>) -> Self {
+        SyncBatch { ctx, info, handler }
+    }
+
     fn call(&self, items: &[T]) -> Result<(), CallError> {
         let breaker = self.info.breaker.as_ref();
         if breaker.is_some_and(|b| !b.acquire()) {
@@ -110,7 +136,7 @@ impl<T: Payload> BatchHandler<T> {
     }
 
     /// Calls the handler with a batch, through the failure pipeline.
-    pub(crate) fn deliver(self: &Arc<Self>, items: Vec<T>) {
+    fn deliver(self: &Arc<Self>, items: Vec<T>) {
         let start = Instant::now();
         match self.call(&items) {
             Ok(()) => self.ctx.delivered(&self.info, Some(start.elapsed())),

@@ -335,7 +335,8 @@ impl<T: Payload> Event<T> {
     /// [`defaults::ASYNC_QUEUE`](crate::defaults::ASYNC_QUEUE)). `emit` never waits: when the
     /// queue is full, the event goes to the dead-letter queue for this handler and is reported
     /// as [`FailureKind::Overflow`](crate::FailureKind::Overflow). Failures are retried in place
-    /// (the call keeps its slot while it backs off) per the event's retry policy.
+    /// (the call keeps its slot while it backs off) per the event's retry policy. A call may be
+    /// given a time limit with [`HandlerOptions::timeout`] (default: none).
     ///
     /// ```
     /// use eventbus_runtime::{BusCore, Event};
@@ -367,8 +368,8 @@ impl<T: Payload> Event<T> {
         self.on_async_with(HandlerOptions::default(), handler)
     }
 
-    /// [`on_async`](Self::on_async) with [`HandlerOptions`] (label, concurrency, queue, retry,
-    /// circuit breaker).
+    /// [`on_async`](Self::on_async) with [`HandlerOptions`] (label, concurrency, queue, timeout,
+    /// retry, circuit breaker).
     #[cfg(feature = "async")]
     pub fn on_async_with<F, Fut, R>(&self, options: HandlerOptions, handler: F) -> Subscription
     where
@@ -377,17 +378,7 @@ impl<T: Payload> Event<T> {
         R: HandlerResult,
     {
         let inner = &self.inner;
-        let settings = &inner.ctx.shared.runtime.settings;
-        // The handler's option, else the event's (code, then manifest), else the bus's.
-        let config = &inner.ctx.config;
-        let limit = options
-            .concurrency
-            .or(config.concurrency)
-            .unwrap_or(settings.async_concurrency);
-        let capacity = options
-            .queue
-            .or(config.queue)
-            .unwrap_or(settings.async_queue);
+        let config = inner.pool_config(&options, false);
         let id = inner.listeners.add(false, |id| {
             let info = inner.handler_info(id, &options, HandlerKind::Async);
             let call: crate::async_handler::AsyncFn<T> = Box::new(move |payload: T| {
@@ -398,8 +389,7 @@ impl<T: Payload> Event<T> {
                 inner.ctx.clone(),
                 info.clone(),
                 call,
-                limit,
-                capacity,
+                config,
             ));
             let hook_pool = pool.clone();
             let event = inner.ctx.meta.name;
@@ -418,11 +408,12 @@ impl<T: Payload> Event<T> {
     }
 
     /// Adds a batch handler: it receives the events in batches of up to `max_size`, at the
-    /// latest `max_wait` after the first event of a batch arrived, per the event's `batch`
-    /// policy (manifest or builder), else [`HandlerOptions::batch`], else
+    /// latest `max_wait` after the first event of a batch arrived, per
+    /// [`HandlerOptions::batch`], else the event's `batch` policy (manifest or builder), else
     /// [`defaults::BATCH`](crate::defaults::BATCH). A full batch is delivered on the emitting
     /// thread; a batch completed by its window on the bus's runtime. A failed batch is retried
-    /// and dead-lettered as a whole (its payload is a JSON array).
+    /// and dead-lettered as a whole (its payload is a JSON array). For a handler that awaits
+    /// (a database write), use [`on_batch_async`](Self::on_batch_async).
     ///
     /// Other handlers of the event (`on`, `on_async`, streams) still get each event as it comes.
     ///
@@ -463,19 +454,145 @@ impl<T: Payload> Event<T> {
         R: HandlerResult,
     {
         let inner = &self.inner;
+        let call: crate::batch::BatchFn<T> =
+            Box::new(move |items: &[T]| handler(items).into_result());
+        self.add_batch(&options, |info| {
+            crate::batch::BatchSink::Sync(Arc::new(crate::batch::SyncBatch::new(
+                inner.ctx.clone(),
+                info,
+                call,
+            )))
+        })
+    }
+
+    /// Adds an async batch handler: [`on_batch`](Self::on_batch) whose handler receives each
+    /// batch as an owned `Vec<T>` and returns a future, run on the bus's runtime like an
+    /// [`on_async`](Self::on_async) handler's.
+    ///
+    /// Batches are formed as for `on_batch`: up to `max_size` events, at the latest `max_wait`
+    /// after the first event of a batch, per [`HandlerOptions::batch`], else the event's
+    /// `batch` policy (manifest or builder), else [`defaults::BATCH`](crate::defaults::BATCH).
+    /// Each complete batch is then one call of the handler, under the rules of `on_async`: at
+    /// most [`HandlerOptions::concurrency`] calls at once, further batches wait in a queue of
+    /// [`HandlerOptions::queue`] batches (the event's manifest `concurrency` / `queue` apply
+    /// too), a batch that finds the queue full is dead-lettered whole
+    /// ([`FailureKind::Overflow`](crate::FailureKind::Overflow)), and a call may be limited
+    /// with [`HandlerOptions::timeout`]. A failed call is retried in place with the whole batch
+    /// per the retry policy, then dead-lettered whole (its payload is a JSON array);
+    /// `redispatch` delivers it as a batch again. At shutdown the partial batch is delivered at
+    /// once and its call drained with the others.
+    ///
+    /// `emit` never waits: a batch its emit completes is handed to the runtime.
+    ///
+    /// ```
+    /// use eventbus_runtime::{Batch, BusCore, Event, HandlerOptions};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("reading", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let reading: Event<u32> = Event::new(&core, manifest.event("reading").unwrap());
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// reading.on_batch_async_with(
+    ///     HandlerOptions::new().batch(Batch { max_size: 2, max_wait: Duration::from_secs(1) }),
+    ///     move |batch: Vec<u32>| {
+    ///         let tx = tx.clone();
+    ///         async move {
+    ///             tokio::time::sleep(Duration::from_millis(10)).await; // an INSERT, say
+    ///             tx.send(batch)
+    ///         }
+    ///     },
+    /// );
+    /// for n in 1..=3 {
+    ///     reading.emit(n);
+    /// }
+    /// assert_eq!(rx.recv().await, Some(vec![1, 2])); // full
+    /// assert_eq!(rx.recv().await, Some(vec![3])); // its window closed
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn on_batch_async<F, Fut, R>(&self, handler: F) -> Subscription
+    where
+        F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerResult,
+    {
+        self.on_batch_async_with(HandlerOptions::default(), handler)
+    }
+
+    /// [`on_batch_async`](Self::on_batch_async) with [`HandlerOptions`] (label, batch size and
+    /// window, concurrency, queue, timeout, retry, circuit breaker).
+    ///
+    /// ```
+    /// use eventbus_runtime::{Batch, BusCore, Event, HandlerOptions, Retry};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("reading", Some("u32"))]);
+    /// let core = BusCore::new(manifest);
+    /// let reading: Event<u32> = Event::new(&core, manifest.event("reading").unwrap());
+    /// let options = HandlerOptions::new()
+    ///     .label("bulk-insert")
+    ///     .batch(Batch { max_size: 3, max_wait: Duration::from_secs(1) })
+    ///     .retry(Retry { attempts: 2, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) });
+    /// reading.on_batch_async_with(options, |_batch: Vec<u32>| async { Err::<(), _>("database down") });
+    /// for n in 1..=3 {
+    ///     reading.emit(n);
+    /// }
+    ///
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// let letter = &core.dead_letters().list().unwrap()[0];
+    /// assert!(letter.batch);
+    /// assert_eq!((letter.attempts, letter.payload.clone()), (2, serde_json::json!([1, 2, 3])));
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn on_batch_async_with<F, Fut, R>(
+        &self,
+        options: HandlerOptions,
+        handler: F,
+    ) -> Subscription
+    where
+        F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerResult,
+    {
+        let inner = &self.inner;
+        let config = inner.pool_config(&options, true);
+        let call: crate::async_handler::AsyncFn<Vec<T>> = Box::new(move |items: Vec<T>| {
+            let future = handler(items);
+            Box::pin(async move { future.await.into_result() })
+        });
+        self.add_batch(&options, |info| {
+            crate::batch::BatchSink::Async(Arc::new(crate::async_handler::AsyncPool::new(
+                inner.ctx.clone(),
+                info,
+                call,
+                config,
+            )))
+        })
+    }
+
+    /// Subscribes a batch handler whose batches go to the sink `sink(info)` builds.
+    #[cfg(feature = "async")]
+    fn add_batch(
+        &self,
+        options: &HandlerOptions,
+        sink: impl FnOnce(Arc<HandlerInfo>) -> crate::batch::BatchSink<T>,
+    ) -> Subscription {
+        let inner = &self.inner;
         let batch = options
             .batch
             .or(inner.ctx.config.batch)
             .unwrap_or(crate::defaults::BATCH);
         let mut created = None;
         let id = inner.listeners.add(false, |id| {
-            let info = inner.handler_info(id, &options, HandlerKind::Batch);
-            let call: crate::batch::BatchFn<T> =
-                Box::new(move |items: &[T]| handler(items).into_result());
+            let info = inner.handler_info(id, options, HandlerKind::Batch);
             let handler = Arc::new(crate::batch::BatchHandler::new(
                 inner.ctx.clone(),
-                info.clone(),
-                call,
+                sink(info.clone()),
                 batch,
             ));
             created = Some(handler.clone());
@@ -627,6 +744,30 @@ fn from_json<P: DeserializeOwned>(event: &'static str, json: Value) -> Result<P,
 }
 
 impl<T: Payload> EventInner<T> {
+    /// How an async handler's pool runs: the handler's option, else the event's (code, then
+    /// manifest), else the bus's.
+    #[cfg(feature = "async")]
+    fn pool_config(
+        &self,
+        options: &HandlerOptions,
+        batch: bool,
+    ) -> crate::async_handler::PoolConfig {
+        let settings = &self.ctx.shared.runtime.settings;
+        let config = &self.ctx.config;
+        crate::async_handler::PoolConfig {
+            limit: options
+                .concurrency
+                .or(config.concurrency)
+                .unwrap_or(settings.async_concurrency),
+            capacity: options
+                .queue
+                .or(config.queue)
+                .unwrap_or(settings.async_queue),
+            timeout: options.timeout,
+            batch,
+        }
+    }
+
     pub(crate) fn handler_info(
         &self,
         id: u64,

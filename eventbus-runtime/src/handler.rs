@@ -89,6 +89,11 @@ pub enum FailureKind {
     /// The handler's circuit breaker is open: it was not called and the event went to the
     /// dead-letter queue.
     CircuitOpen,
+    /// An async handler's call did not finish within its
+    /// [`HandlerOptions::timeout`](crate::HandlerOptions::timeout): its future was dropped
+    /// (cancelled) and the attempt counts as failed, so it is retried or dead-lettered like a
+    /// returned error. The error text names the limit.
+    Timeout,
     /// A bounded queue was full (an async handler's queue, a sync or batch handler's retry
     /// queue, or the event's rate-limit queue): the event went to the dead-letter queue.
     Overflow,
@@ -120,14 +125,15 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    /// A short lowercase name: `returned`, `panicked`, `circuit_open`, `overflow`, `rejected`,
-    /// `abandoned`, `evicted`, `store_failed`, `not_stored`, `not_published`, `malformed` (used
-    /// as a log field and metrics label).
+    /// A short lowercase name: `returned`, `panicked`, `circuit_open`, `timeout`, `overflow`,
+    /// `rejected`, `abandoned`, `evicted`, `store_failed`, `not_stored`, `not_published`,
+    /// `malformed` (used as a log field and metrics label).
     ///
     /// ```
     /// use eventbus_runtime::FailureKind;
     ///
     /// assert_eq!(FailureKind::CircuitOpen.as_str(), "circuit_open");
+    /// assert_eq!(FailureKind::Timeout.as_str(), "timeout");
     /// assert_eq!(FailureKind::NotStored.as_str(), "not_stored");
     /// ```
     pub const fn as_str(self) -> &'static str {
@@ -135,6 +141,7 @@ impl FailureKind {
             FailureKind::Returned => "returned",
             FailureKind::Panicked => "panicked",
             FailureKind::CircuitOpen => "circuit_open",
+            FailureKind::Timeout => "timeout",
             FailureKind::Overflow => "overflow",
             FailureKind::Rejected => "rejected",
             FailureKind::Abandoned => "abandoned",
@@ -147,8 +154,8 @@ impl FailureKind {
     }
 }
 
-/// A handler returned `Err` or panicked while handling an event, or an event could not be
-/// delivered (see [`kind`](Self::kind)).
+/// A handler returned `Err`, panicked or timed out while handling an event, or an event could
+/// not be delivered (see [`kind`](Self::kind)).
 ///
 /// The other handlers of the same emit still run. Every failure goes to the observer set with
 /// [`BusCore::on_failure`](crate::BusCore::on_failure), to every
@@ -206,6 +213,10 @@ impl HandlerFailure {
             CallError::Returned(error) if error.is::<CircuitOpen>() => {
                 (FailureKind::CircuitOpen, error.to_string())
             }
+            #[cfg(feature = "async")]
+            CallError::Returned(error) if error.is::<crate::async_handler::TimedOut>() => {
+                (FailureKind::Timeout, error.to_string())
+            }
             CallError::Returned(error) => (FailureKind::Returned, error_chain(&*error)),
             CallError::Panicked(panic) => (FailureKind::Panicked, panic_message(panic)),
         };
@@ -229,6 +240,7 @@ impl HandlerFailure {
     /// not see the mark.
     ///
     /// ```
+    /// # #[cfg(feature = "async")] { // `BusBuilder::retry` needs the `async` feature
     /// # let manifest = eventbus_runtime::__doc::manifest_with(&[("ping", Some("u32"), eventbus_runtime::Policies::NONE)]);
     /// use eventbus_runtime::{BusCore, Event, HandlerFailure, Retry};
     /// use std::error::Error;
@@ -250,6 +262,7 @@ impl HandlerFailure {
     /// // Not retried: in the dead-letter queue after the first attempt.
     /// let letter = &core.dead_letters().list().unwrap()[0];
     /// assert_eq!((letter.attempts, letter.error.as_str()), (1, "500 is out of range"));
+    /// # }
     /// ```
     pub fn permanent(
         error: impl Into<Box<dyn Error + Send + Sync>>,
@@ -356,6 +369,7 @@ impl fmt::Display for HandlerFailure {
             FailureKind::Returned => "failed",
             FailureKind::Panicked => "panicked",
             FailureKind::CircuitOpen => "was skipped",
+            FailureKind::Timeout => "timed out",
             FailureKind::Overflow => "dropped an event",
             FailureKind::Rejected => "was refused an event",
             FailureKind::Abandoned => "did not finish",

@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "async")]
+use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig};
 #[cfg(feature = "async")]
@@ -30,7 +32,7 @@ impl<T: Copy> Setting<T> {
 
 /// Options for one handler: a label for failures and metrics, and overrides of the event's
 /// retry and circuit-breaker settings. Pass it to [`Event::on_with`](crate::Event::on_with)
-/// (and `on_async_with`, `on_batch_with`).
+/// (and `on_async_with`, `on_batch_with`, `on_batch_async_with`).
 ///
 /// ```
 /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
@@ -59,6 +61,8 @@ pub struct HandlerOptions {
     pub(crate) retry_queue: Option<usize>,
     #[cfg(feature = "async")]
     pub(crate) batch: Option<Batch>,
+    #[cfg(feature = "async")]
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl HandlerOptions {
@@ -292,7 +296,8 @@ impl HandlerOptions {
         self
     }
 
-    /// For batch handlers: the batch size and window, instead of the event's `batch` policy.
+    /// For batch handlers (`on_batch`, `on_batch_async`): the batch size and window, instead of
+    /// the event's `batch` policy.
     ///
     /// ```
     /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
@@ -324,6 +329,54 @@ impl HandlerOptions {
         self.batch = Some(batch);
         self
     }
+
+    /// For async handlers (`on_async`, `on_batch_async`): each call may run at most `limit`.
+    /// A call still running then is cancelled (its future is dropped at its current `.await`)
+    /// and counts as a failed attempt, reported as
+    /// [`FailureKind::Timeout`](crate::FailureKind::Timeout) with the limit in its text, then
+    /// retried or dead-lettered per the retry policy like any failure. The limit applies to each
+    /// attempt on its own; the backoff between attempts and the time spent waiting in the queue
+    /// do not count. Measured on tokio's clock, like every policy timer.
+    ///
+    /// Default: none, a call may run for ever (shutdown's deadline still abandons it). Sync
+    /// and `on_batch` handlers run to completion on their thread and cannot be cancelled: they
+    /// ignore this option.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core = BusCore::new(manifest); // `ping` has no retry policy
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let options = HandlerOptions::new().label("webhook").timeout(Duration::from_secs(2));
+    /// ping.on_async_with(options, |_| tokio::time::sleep(Duration::from_secs(3600)));
+    /// ping.emit(1);
+    ///
+    /// tokio::time::sleep(Duration::from_secs(3)).await;
+    /// let letter = &core.dead_letters().list().unwrap()[0];
+    /// assert_eq!(letter.handler.as_deref(), Some("webhook"));
+    /// assert_eq!(
+    ///     letter.error,
+    ///     "the call did not finish within its timeout of 2s and was cancelled (HandlerOptions::timeout)"
+    /// );
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is zero.
+    #[cfg(feature = "async")]
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        assert!(
+            !limit.is_zero(),
+            "eventbus: a handler timeout must be longer than zero (leave it unset for none)"
+        );
+        self.timeout = Some(limit);
+        self
+    }
 }
 
 impl fmt::Debug for HandlerOptions {
@@ -336,7 +389,8 @@ impl fmt::Debug for HandlerOptions {
         s.field("concurrency", &self.concurrency)
             .field("queue", &self.queue)
             .field("retry_queue", &self.retry_queue)
-            .field("batch", &self.batch);
+            .field("batch", &self.batch)
+            .field("timeout", &self.timeout);
         s.finish()
     }
 }

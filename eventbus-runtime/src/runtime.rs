@@ -174,6 +174,24 @@ impl Runtime {
         .await
     }
 
+    /// Runs `work` for at most `limit` unless shutdown abandons it first: `None` if abandoned,
+    /// `Some(Err(limit))` if the limit passed first. Either way `work` is dropped unfinished,
+    /// which cancels it. The limit is measured on tokio's clock, like every policy timer, so a
+    /// paused clock drives it in tests.
+    pub(crate) async fn within<F: Future>(
+        &self,
+        limit: Option<Duration>,
+        work: F,
+    ) -> Option<Result<F::Output, Duration>> {
+        match limit {
+            None => self.unless_abandoned(work).await.map(Ok),
+            Some(limit) => self
+                .unless_abandoned(tokio::time::timeout(limit, work))
+                .await
+                .map(|finished| finished.map_err(|_| limit)),
+        }
+    }
+
     /// Sleeps unless abandoned: `false` if abandoned.
     pub(crate) async fn sleep(&self, delay: Duration) -> bool {
         self.unless_abandoned(tokio::time::sleep(delay))
