@@ -44,7 +44,7 @@ pub type StoreError = Box<dyn Error + Send + Sync>;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DeadLetterReason {
-    /// The handler failed on its last attempt (it returned `Err` or panicked).
+    /// The handler failed on its last attempt (it returned `Err`, panicked or timed out).
     Failed,
     /// The handler's circuit breaker was open.
     CircuitOpen,

@@ -263,6 +263,79 @@ impl Signal {
             .on_batch_with(options, move |batch: &[()]| handler(batch.len()))
     }
 
+    /// Adds an async batch handler: it receives how many signals the batch holds. See
+    /// [`Event::on_batch_async`].
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Signal};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("refresh", None)]);
+    /// let core = BusCore::new(manifest);
+    /// let refresh = Signal::new(&core, manifest.event("refresh").unwrap());
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// refresh.on_batch_async(move |count| {
+    ///     let tx = tx.clone();
+    ///     async move { tx.send(count) }
+    /// });
+    /// for _ in 0..3 {
+    ///     refresh.emit();
+    /// }
+    /// // The default batch is 10 signals or 1 s, whichever comes first.
+    /// assert_eq!(rx.recv().await, Some(3));
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn on_batch_async<F, Fut, R>(&self, handler: F) -> Subscription
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerResult,
+    {
+        self.event
+            .on_batch_async(move |batch: Vec<()>| handler(batch.len()))
+    }
+
+    /// Adds an async batch handler with [`HandlerOptions`]. See
+    /// [`Event::on_batch_async_with`].
+    ///
+    /// ```
+    /// use eventbus_runtime::{Batch, BusCore, HandlerOptions, Signal};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("refresh", None)]);
+    /// let core = BusCore::new(manifest);
+    /// let refresh = Signal::new(&core, manifest.event("refresh").unwrap());
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let batch = Batch { max_size: 2, max_wait: Duration::from_secs(60) };
+    /// refresh.on_batch_async_with(HandlerOptions::new().batch(batch), move |count| {
+    ///     let tx = tx.clone();
+    ///     async move { tx.send(count) }
+    /// });
+    /// for _ in 0..4 {
+    ///     refresh.emit();
+    /// }
+    /// assert_eq!((rx.recv().await, rx.recv().await), (Some(2), Some(2)));
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn on_batch_async_with<F, Fut, R>(
+        &self,
+        options: HandlerOptions,
+        handler: F,
+    ) -> Subscription
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HandlerResult,
+    {
+        self.event
+            .on_batch_async_with(options, move |batch: Vec<()>| handler(batch.len()))
+    }
+
     /// The signals as a bounded stream of `()`. See [`Event::subscribe`].
     ///
     /// ```
