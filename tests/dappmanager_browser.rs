@@ -4,9 +4,8 @@
 //! Three runs of the demo server share one port and one data directory:
 //!
 //! 1. in this process, with the simulated producers: the script loads the page, which has no
-//!    resume point yet, so it learns the server's position from a first welcome and connects
-//!    again from its history (the last stored events), and asks for the package list; it sees
-//!    live events and filters the log. The test stops the server gracefully (pages get 1001 and
+//!    resume point yet, so it connects once asking for `history` (the last stored events the
+//!    bridge sends) and asks for the package list; it sees live events and filters the log. The test stops the server gracefully (pages get 1001 and
 //!    their resume point) and, while it is down, emits notifications into its store.
 //! 2. a child process (this test binary again) without producers: the page reconnected by
 //!    itself and shows each missed notification once; "Refresh packages" is answered, proven
@@ -17,9 +16,11 @@
 //! 3. in this process again, with producers: the page is back, the queued emit is accepted,
 //!    the notifications missed across the crash are shown once each, and its stored sequences
 //!    are exactly the store's `to_ui` persisted events over the same range: no gap, no
-//!    duplicate. A fresh page (a new browser context, no `sessionStorage`) replays exactly the
-//!    stored events the first page had over its history range, shows their notifications and
-//!    the package list; a reload resumes from the point saved in `sessionStorage`.
+//!    duplicate. A fresh page (a new browser context, no `sessionStorage`) connects once with
+//!    `history`, gets exactly the last stored events the first page had up to its history's
+//!    newest (each history is also compared with the store here), shows their notifications
+//!    and the package list; one opened with `&history=3` gets the last 3; a reload resumes from
+//!    the point saved in `sessionStorage`, without `history`.
 //!
 //! The script saves `target/browser/dappmanager.png`. Without Chromium or `node_modules` the
 //! test fails and says how to install them.
@@ -408,6 +409,33 @@ fn dappmanager_in_headless_chromium() {
         received, stored,
         "the page's stored events differ from the store's to_ui events {first_seq}..={last_seq}"
     );
+    // The history of each fresh page (the default, then `&history=3`) is a run of the store's
+    // to_ui events with nothing left out between its first and last.
+    let histories: Vec<Vec<u64>> = transcript
+        .iter()
+        .filter_map(|l| l.strip_prefix("HISTORY "))
+        .map(|json| {
+            serde_json::from_str::<Vec<String>>(json)
+                .expect("a JSON list")
+                .iter()
+                .map(|s| s.parse().expect("a decimal sequence"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        histories.len(),
+        2,
+        "the script printed the history of two fresh pages"
+    );
+    assert_eq!(histories[1].len(), 3, "`&history=3`: {:?}", histories[1]);
+    for history in &histories {
+        let (first, last) = (history[0], *history.last().unwrap());
+        assert_eq!(
+            history,
+            &stored_to_ui(data.path(), first, last),
+            "a fresh page's history differs from the store's to_ui events {first}..={last}"
+        );
+    }
     let png = std::fs::read(&screenshot).expect("the script saved a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
 }

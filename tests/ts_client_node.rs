@@ -1,6 +1,6 @@
 //! The generated bridge client in Node, against a scripted fake WebSocket
 //! (`tests/browser/client.mjs`): first-frame auth, typed and validated dispatch, reconnect with
-//! resume, handlers never duplicated, stored events never delivered twice, emit acks and
+//! resume, `history` asked for only without a resume point, handlers never duplicated, stored events never delivered twice, emit acks and
 //! refusals, no reconnection after a refused token, the heartbeat watchdog and connect timeout,
 //! and emits queued (bounded, in order, paced) while not connected. Fails (never skips) without
 //! Node.
@@ -25,5 +25,5 @@ fn the_client_behaves_in_node() {
         output.status.success(),
         "tests/browser/client.mjs failed:\n{text}"
     );
-    assert!(text.contains("9 passed, 0 failed"), "{text}");
+    assert!(text.contains("10 passed, 0 failed"), "{text}");
 }

@@ -14,8 +14,9 @@
  * Handlers are kept by the client, not by a socket: they are registered once and survive
  * reconnects, which never duplicate them. After a disconnect the client reconnects with
  * exponential backoff and full jitter, and resumes after the last stored event it received,
- * so persisted events emitted meanwhile arrive once each. Every incoming payload is checked
- * with the generated guards before a handler sees it.
+ * so persisted events emitted meanwhile arrive once each; a first connection may ask for
+ * recent history ({@link ConnectOptions.history}). Every incoming payload is checked with the
+ * generated guards before a handler sees it.
  *
  * A silently dead server (a crashed host, a dropped NAT entry) is noticed without waiting for
  * TCP: the server sends a heartbeat frame whenever it has sent nothing for its ping interval,
@@ -115,6 +116,11 @@ export interface ConnectOptions {
   readonly token: string;
   /** Resume after this sequence number (e.g. one saved from {@link Client.lastSequence}). */
   readonly since?: string;
+  /** Without a resume point: start with the last this many stored events the server sends
+   * to the UI, then live ones (the server caps it, 1,000 by default; `0` or absent: live
+   * events only). Sent only while the client has no resume point: once it has one
+   * (`since`, the welcome's or a received event's) reconnects resume from it instead. */
+  readonly history?: number;
   /** Reconnect after a lost connection (default `true`). */
   readonly reconnect?: boolean;
   /** First reconnection delay cap, in ms (default 500); doubled per attempt. */
@@ -231,6 +237,10 @@ class BridgeClient implements Client {
   private readonly session: string = Math.random().toString(36).slice(2, 10);
 
   constructor(url: string, options: ConnectOptions) {
+    const history = options.history;
+    if (history !== undefined && !(Number.isSafeInteger(history) && history >= 0)) {
+      throw new RangeError(`history must be a whole number of events (0 or more), not ${String(history)}`);
+    }
     this.url = url;
     this.options = options;
     this.resumeFrom = options.since ?? null;
@@ -365,6 +375,8 @@ class BridgeClient implements Client {
       const auth: { [key: string]: unknown } = { token: this.options.token };
       if (this.resumeFrom !== null) {
         auth["since"] = this.resumeFrom;
+      } else if (this.options.history !== undefined && this.options.history > 0) {
+        auth["history"] = this.options.history;
       }
       socket.send(JSON.stringify({
         specversion: "1.0",

@@ -1,5 +1,5 @@
 //! The WebSocket bridge against real clients (tokio-tungstenite) over loopback TCP: the
-//! handshake checks, every refusal, slow clients, resume from the store, shutdown.
+//! handshake checks, every refusal, slow clients, resume and history from the store, shutdown.
 //!
 //! No assertion depends on timing: waits are for frames or conditions, each bounded, and fail
 //! with a message saying what did not come.
@@ -937,6 +937,217 @@ async fn resume_via_the_auth_frame_and_from_the_future() {
     assert_eq!(welcome["data"]["sequence"], "00000000000000000003");
 }
 
+/// Connects with first-frame auth, sending `data` (with the token added) as the auth frame, and
+/// reads the welcome.
+async fn connect_with_auth(server: &Server, query: &str, mut data: Value) -> (Socket, Value) {
+    let mut socket = upgrade(server, Hello::default().query(query))
+        .await
+        .expect("the upgrade succeeds");
+    data["token"] = TOKEN.into();
+    send(
+        &mut socket,
+        json!({"specversion": "1.0", "id": "auth", "type": "eventbus.bridge.auth", "data": data}),
+    )
+    .await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["type"], "eventbus.bridge.welcome", "{welcome}");
+    (socket, welcome)
+}
+
+/// Reads `count` frames, each a stored notice; returns their `n` and sequences.
+async fn notices(socket: &mut Socket, count: usize) -> (Vec<u64>, Vec<u64>) {
+    let mut ns = Vec::new();
+    let mut sequences = Vec::new();
+    for _ in 0..count {
+        let frame = next(socket).await;
+        assert_eq!(frame["type"], "demo.notice", "{frame}");
+        ns.push(frame["data"]["n"].as_u64().unwrap());
+        sequences.push(seq(&frame));
+    }
+    (ns, sequences)
+}
+
+/// Emits a live-only event and checks it is the next frame: nothing stored is still pending.
+async fn nothing_pending(server: &Server, socket: &mut Socket) {
+    server.status.emit(Status { text: "end".into() });
+    let frame = next(socket).await;
+    assert_eq!(frame["type"], "demo.status", "{frame}");
+}
+
+/// `history=N` without a resume point: the last N stored `to_ui` events (non-UI stored events
+/// do not count), in order, then live ones — each once, with no gap at the seam even while
+/// events are emitted during the replay.
+#[tokio::test]
+async fn history_replays_the_last_ui_events_then_live_ones_without_a_seam() {
+    let server = start(config()).await;
+    // 300 notices, each followed by a stored event that never reaches the UI.
+    for n in 1..=300 {
+        server.notice.emit(notice_of(n)).unwrap();
+        server.audit.emit(n).unwrap();
+    }
+    let emitter = {
+        let (notice, audit) = (server.notice.clone(), server.audit.clone());
+        std::thread::spawn(move || {
+            for n in 301..=500 {
+                notice.emit(notice_of(n)).unwrap();
+                audit.emit(n).unwrap();
+            }
+        })
+    };
+    let (mut socket, welcome) = connect(&server, "?history=100").await;
+    assert_eq!(welcome["data"]["resumed"], false, "{welcome}");
+    assert_eq!(welcome["data"]["history"], 100, "{welcome}");
+    let (ns, sequences) = notices(&mut socket, 100).await;
+    let first = ns[0];
+    assert!(
+        first >= 201,
+        "history starts at notice {first}, not among the last 100"
+    );
+    assert_eq!(ns, (first..first + 100).collect::<Vec<_>>(), "the history");
+    // The welcome's `sequence` is the resume point just before the first replayed event.
+    assert_eq!(seq(&welcome["data"]) + 1, sequences[0]);
+    // Then the live stream: every later notice once, in order.
+    let rest = usize::try_from(500 - (first + 99)).unwrap();
+    let (live, live_sequences) = notices(&mut socket, rest).await;
+    emitter.join().unwrap();
+    assert_eq!(
+        live,
+        (first + 100..=500).collect::<Vec<_>>(),
+        "after the history"
+    );
+    let all: Vec<u64> = sequences.into_iter().chain(live_sequences).collect();
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "in sequence order");
+    nothing_pending(&server, &mut socket).await;
+
+    // Nothing emitted meanwhile: exactly notices 401..=500, though 200 stored events are newer
+    // than the 100th last notice.
+    let (mut socket, welcome) = connect(&server, "?history=100").await;
+    assert_eq!(welcome["data"]["history"], 100);
+    let (ns, sequences) = notices(&mut socket, 100).await;
+    assert_eq!(ns, (401..=500).collect::<Vec<_>>());
+    assert_eq!(seq(&welcome["data"]) + 1, sequences[0]);
+    assert_eq!(
+        sequences[99] - sequences[0],
+        198,
+        "audits sit between the notices"
+    );
+    nothing_pending(&server, &mut socket).await;
+    let stats = server.bridge.stats();
+    assert_eq!((stats.history, stats.replayed, stats.resumed), (2, 200, 0));
+}
+
+/// A history longer than the store gets everything stored; one over `max_history` is clamped;
+/// `history=0` is a live-only start, as no `history` at all.
+#[tokio::test]
+async fn history_is_bounded_by_the_store_and_by_max_history() {
+    let server = start(config().max_history(3)).await;
+    for n in 1..=5 {
+        server.audit.emit(n).unwrap();
+        server.notice.emit(notice_of(n)).unwrap();
+    }
+    let (mut socket, welcome) = connect(&server, "?history=10").await;
+    assert_eq!(welcome["data"]["history"], 3, "clamped to max_history");
+    assert_eq!(notices(&mut socket, 3).await.0, [3, 4, 5]);
+    nothing_pending(&server, &mut socket).await;
+
+    let server = start(config()).await;
+    for n in 1..=5 {
+        server.audit.emit(n).unwrap();
+        server.notice.emit(notice_of(n)).unwrap();
+    }
+    let (mut socket, welcome) = connect(&server, "?history=1000").await;
+    assert_eq!(welcome["data"]["history"], 5, "everything stored");
+    // The first notice is sequence 2 (after an audit): the stream starts after 1.
+    assert_eq!(welcome["data"]["sequence"], "00000000000000000001");
+    let (ns, sequences) = notices(&mut socket, 5).await;
+    assert_eq!(ns, [1, 2, 3, 4, 5]);
+    assert_eq!(sequences, [2, 4, 6, 8, 10]);
+    nothing_pending(&server, &mut socket).await;
+
+    for query in ["?history=0", ""] {
+        let (mut socket, welcome) = connect(&server, query).await;
+        assert_eq!(welcome["data"]["history"], 0, "{query}");
+        assert_eq!(welcome["data"]["resumed"], false, "{query}");
+        assert_eq!(welcome["data"]["sequence"], "00000000000000000010");
+        nothing_pending(&server, &mut socket).await;
+    }
+    assert_eq!(server.bridge.stats().history, 1);
+}
+
+/// `since` wins over `history`, from the URL or the auth frame; the auth frame's `history`
+/// works as the URL's.
+#[tokio::test]
+async fn since_wins_over_history_and_the_auth_frame_carries_history() {
+    let server = start(config()).await;
+    for n in 1..=5 {
+        server.notice.emit(notice_of(n)).unwrap();
+    }
+    let (mut socket, welcome) = connect(&server, "?since=2&history=1").await;
+    assert_eq!(welcome["data"]["resumed"], true);
+    assert_eq!(welcome["data"]["history"], 0);
+    assert_eq!(notices(&mut socket, 3).await.0, [3, 4, 5]);
+    nothing_pending(&server, &mut socket).await;
+
+    let data = json!({"since": "00000000000000000003", "history": 5});
+    let (mut socket, welcome) = connect_with_auth(&server, "", data).await;
+    assert_eq!(welcome["data"]["resumed"], true);
+    assert_eq!(notices(&mut socket, 2).await.0, [4, 5]);
+    nothing_pending(&server, &mut socket).await;
+
+    // The URL's `history`, the auth frame's `since`: `since` still wins.
+    let (mut socket, welcome) = connect_with_auth(&server, "?history=4", json!({"since": 4})).await;
+    assert_eq!(welcome["data"]["resumed"], true);
+    assert_eq!(notices(&mut socket, 1).await.0, [5]);
+    nothing_pending(&server, &mut socket).await;
+
+    for history in [json!(2), json!("2")] {
+        let (mut socket, welcome) =
+            connect_with_auth(&server, "", json!({ "history": history })).await;
+        assert_eq!(welcome["data"]["history"], 2);
+        assert_eq!(welcome["data"]["sequence"], "00000000000000000003");
+        assert_eq!(notices(&mut socket, 2).await.0, [4, 5]);
+        nothing_pending(&server, &mut socket).await;
+    }
+    let stats = server.bridge.stats();
+    assert_eq!((stats.resumed, stats.history), (3, 2));
+}
+
+/// A `history` that is not decimal digits is refused as a bad `since` is: 400 at the upgrade,
+/// 4001 in the auth frame.
+#[tokio::test]
+async fn invalid_history_is_refused() {
+    let server = start(config()).await;
+    for query in [
+        "?history=-1",
+        "?history=ten",
+        "?history=1.5",
+        "?history=18446744073709551616",
+    ] {
+        let mut response = match upgrade(&server, Hello::token().query(query)).await {
+            Err(tungstenite::Error::Http(response)) => response,
+            other => panic!("{query}: expected an HTTP refusal, got {other:?}"),
+        };
+        assert_eq!(response.status().as_u16(), 400, "{query}");
+        let body = String::from_utf8(response.body_mut().take().unwrap_or_default()).unwrap();
+        assert!(
+            body.contains("`history` must be a number"),
+            "{query}: {body}"
+        );
+    }
+    for history in [json!(-1), json!("ten"), json!(1.5), json!([3])] {
+        let mut socket = upgrade(&server, Hello::default()).await.unwrap();
+        send(
+            &mut socket,
+            json!({"specversion": "1.0", "id": "a", "type": "eventbus.bridge.auth",
+                   "data": {"token": TOKEN, "history": history}}),
+        )
+        .await;
+        assert_eq!(closed(&mut socket).await.0, 4001, "{history}");
+    }
+    assert_eq!(server.bridge.stats().refused_other, 4);
+    assert_eq!(server.bridge.stats().auth_failures, 4);
+}
+
 #[tokio::test]
 async fn closing_the_bridge_sends_resume_points_and_refuses_new_clients() {
     let server = start(config()).await;
@@ -1014,6 +1225,56 @@ async fn the_bridge_listens_only_while_it_exists() {
     assert_eq!((status.listener_count(), level.listener_count()), (0, 0));
 }
 
+/// A bus whose stored events never go to the UI: neither a resume nor a history replays any of
+/// them (an empty event list must not read as "every stored event").
+#[tokio::test]
+async fn stored_events_that_never_cross_are_not_replayed() {
+    static LOCAL: [EventMeta; 2] = [
+        event("status", Some("Status"), false, UiDirection::ToUi),
+        event("audit", Some("u32"), true, UiDirection::None),
+    ];
+    static LOCAL_MANIFEST: ManifestMeta = ManifestMeta {
+        package: "demo",
+        version: 1,
+        fingerprint: "0123456789abcdef",
+        events: &LOCAL,
+    };
+    let dir = temp_dir();
+    let store = SqliteStore::open(dir.path().join("events.db")).unwrap();
+    let core = BusCore::builder(&LOCAL_MANIFEST)
+        .event_store(store)
+        .build()
+        .unwrap();
+    let status: Event<Status> = Event::new(&core, LOCAL_MANIFEST.event("status").unwrap());
+    let audit: PersistedEvent<u32> =
+        PersistedEvent::new(&core, LOCAL_MANIFEST.event("audit").unwrap());
+    for n in 1..=3 {
+        audit.emit(n).unwrap();
+    }
+    let bridge = Bridge::new(&core, config());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = bridge.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    for query in ["since=0", "history=10"] {
+        let mut request = format!("ws://{addr}/events?{query}&token={TOKEN}")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "cloudevents.json".parse().unwrap(),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let welcome = next(&mut socket).await;
+        assert_eq!(welcome["data"]["history"], 0, "{query}: {welcome}");
+        status.emit(Status { text: query.into() });
+        let frame = next(&mut socket).await;
+        assert_eq!(frame["type"], "demo.status", "{query}: {frame}");
+        assert_eq!(frame["data"]["text"], query);
+    }
+    assert_eq!(bridge.stats().replayed, 0);
+}
+
 /// Without an event store, persisted events go to clients live, without a sequence, and a
 /// `since` cannot resume anything.
 #[tokio::test]
@@ -1041,6 +1302,24 @@ async fn without_a_store_every_event_is_live_only() {
     let frame = next(&mut socket).await;
     assert_eq!(frame["type"], "demo.notice");
     assert!(frame.get("sequence").is_none(), "{frame}");
+
+    // `history` has nothing to replay: said so, and only live events follow.
+    let mut request = format!("ws://{addr}/events?history=5&token={TOKEN}")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "cloudevents.json".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["data"]["sequence"], Value::Null);
+    assert_eq!(welcome["data"]["resumed"], false);
+    assert_eq!(welcome["data"]["history"], 0);
+    notice.emit(notice_of(2)).unwrap();
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["data"]["n"], 2, "only the live event: {frame}");
+    assert_eq!(bridge.stats().history, 0);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 // The generated bridge client (compiled into examples/dappmanager/assets/generated/client.js)
 // against a scripted fake WebSocket: auth frame, typed dispatch, validation of incoming
-// frames, reconnect with resume, handlers never duplicated, deduplication of stored events,
-// emit acks and refusals, 4001, the heartbeat watchdog, emits queued while reconnecting.
+// frames, reconnect with resume, history only without a resume point, handlers never
+// duplicated, deduplication of stored events, emit acks and refusals, 4001, the heartbeat
+// watchdog, emits queued while reconnecting.
 // Run by tests/ts_client_node.rs.
 import { connect, BridgeError } from "../../examples/dappmanager/assets/generated/client.js";
 
@@ -140,6 +141,53 @@ await test("reconnects with backoff, resumes, never duplicates handlers or store
   check(states.some(([s, code]) => s === "reconnecting" && code === 1001), "the state says why");
   client.close();
   equal(client.state, "closed", "closed");
+});
+
+await test("asks for history only while it has no resume point", async () => {
+  const { client } = start({ history: 50 });
+  await until("open", () => last()?.sent.length === 1);
+  equal(last().sent[0].data, { token: "t0k", history: 50 }, "a fresh client asks for history");
+  // The server replays 2 stored events: its welcome's sequence is just before the first.
+  last().welcome(seq(40), false, { history: 2 });
+  const seen = [];
+  client.on("notification", (n, info) => seen.push([n.id, info.sequence]));
+  last().frame("dappnode.notification", notification("h1"), { sequence: seq(41) });
+  last().frame("dappnode.notification", notification("h2"), { sequence: seq(43) });
+  equal(seen, [["h1", seq(41)], ["h2", seq(43)]], "the replayed events are delivered");
+  last().drop();
+  await until("a second socket", () => FakeSocket.all.length === 2 && last().sent.length === 1);
+  equal(last().sent[0].data, { token: "t0k", since: seq(43) }, "a reconnect resumes, without history");
+  client.close();
+
+  // Without a store the welcome gives no resume point: the next connection asks again.
+  const storeless = start({ history: 5 });
+  await until("open", () => last()?.sent.length === 1);
+  last().welcome(null, false, { history: 0 });
+  equal(storeless.client.lastSequence, null, "no resume point");
+  last().drop();
+  await until("a second socket", () => FakeSocket.all.length === 2 && last().sent.length === 1);
+  equal(last().sent[0].data, { token: "t0k", history: 5 }, "still no resume point: history again");
+  storeless.client.close();
+
+  // A resume point given to connect wins; `history: 0` asks for nothing.
+  for (const [options, data] of [
+    [{ history: 50, since: seq(7) }, { token: "t0k", since: seq(7) }],
+    [{ history: 0 }, { token: "t0k" }],
+  ]) {
+    const { client } = start(options);
+    await until("open", () => last()?.sent.length === 1);
+    equal(last().sent[0].data, data, `the auth frame with ${JSON.stringify(options)}`);
+    client.close();
+  }
+  for (const history of [-1, 1.5, Number.NaN]) {
+    let thrown = null;
+    try {
+      start({ history }).client.close();
+    } catch (error) {
+      thrown = error;
+    }
+    check(thrown instanceof RangeError && thrown.message.includes("history"), `history ${history} is refused: ${thrown}`);
+  }
 });
 
 await test("emit: acks, refusals, local checks", async () => {

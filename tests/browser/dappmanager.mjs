@@ -8,7 +8,9 @@
 // producers started); checks the page is back with every missed notification once; prints
 // `SEQUENCES [..]` (the stored events it received, compared with the store by the test) and
 // saves a screenshot; opens a fresh page (a new browser context: no sessionStorage) and checks it
-// shows the packages and the notifications stored before it loaded; reloads the first page.
+// connects once with `history`, gets the last stored events (`HISTORY [..]`, compared with the
+// store by the test) and shows the packages and the notifications stored before it loaded; does
+// the same with `&history=3`; reloads the first page.
 //
 // Environment: DEMO_URL (with #token=...), SCREENSHOT (PNG path), CHROMIUM (executable).
 import { chromium } from "playwright-core";
@@ -59,29 +61,60 @@ function watchSockets(page) {
 }
 
 /**
- * A page loaded without a resume point connects twice: the first connection only learns the
- * server's position from its welcome; the second resumes `history` stored events before it.
- * Checks that handshake and returns the `since` of the second connection.
+ * A page loaded without a resume point connects once, asking in its auth frame for the last
+ * `history` stored events; the welcome says how many the server replays (`history`) and where
+ * the stream starts (`sequence`, just before the first of them). Checks that handshake and
+ * returns `{ since, count }`.
  */
 async function freshHandshake(page, sockets) {
   await until(
-    () => sockets.length >= 2 && sockets[1].sent.length >= 1,
-    () => `a fresh page opens two connections, it opened ${sockets.length}`,
+    () => sockets.length >= 1 && sockets[0].received.some((f) => f.type === "eventbus.bridge.welcome"),
+    () => `a fresh page is welcomed on its first connection (${sockets.length} opened)`,
   );
-  const [probe, main] = sockets;
-  check(probe.sent[0]?.type === "eventbus.bridge.auth" && probe.sent[0].data.since === undefined,
-    `the first connection authenticates without a resume point: ${JSON.stringify(probe.sent[0])}`);
-  const welcome = probe.received.find((f) => f.type === "eventbus.bridge.welcome");
-  check(welcome !== undefined && welcome.data.resumed === false && typeof welcome.data.sequence === "string",
-    `the first connection is welcomed as a fresh start: ${JSON.stringify(welcome)}`);
-  const history = BigInt(await page.evaluate(() => window.eventbusDemo.history));
-  const position = BigInt(welcome.data.sequence);
-  const expected = position > history ? position - history : 0n;
-  const auth = main.sent[0];
-  check(auth.type === "eventbus.bridge.auth" && typeof auth.data.since === "string"
-      && BigInt(auth.data.since) === expected,
-    `the page resumes ${history} stored events before the server's position ${position}: ${JSON.stringify(auth)}`);
-  return auth.data.since;
+  check(sockets.length === 1, `a fresh page opens one connection, it opened ${sockets.length}`);
+  const history = await page.evaluate(() => window.eventbusDemo.history);
+  const auth = sockets[0].sent[0];
+  check(auth?.type === "eventbus.bridge.auth" && auth.data.since === undefined && auth.data.history === history,
+    `the fresh page asks for ${history} events of history, without a resume point: ${JSON.stringify(auth)}`);
+  const welcome = sockets[0].received.find((f) => f.type === "eventbus.bridge.welcome");
+  const count = welcome.data.history;
+  check(welcome.data.resumed === false && typeof welcome.data.sequence === "string"
+      && Number.isInteger(count) && count >= 0 && count <= history,
+    `the welcome says how much history follows: ${JSON.stringify(welcome)}`);
+  return { since: welcome.data.sequence, count };
+}
+
+/**
+ * The first `count` stored events `page` received are its history: they start right after
+ * `since`, came on its first connection, and are the last `count` stored events that
+ * `reference` (a page connected all along) received up to the newest of them. Prints them as
+ * `HISTORY [..]` for the test to compare with the store. Returns them.
+ */
+async function checkHistory(page, reference, { since, count }) {
+  await page.waitForFunction(
+    (n) => window.eventbusDemo.received.filter((r) => r.sequence !== null).length >= n, count, { timeout: WAIT });
+  const stored = (await page.evaluate(() => window.eventbusDemo.received)).filter((r) => r.sequence !== null);
+  const replayed = stored.slice(0, count);
+  check(replayed.every((r) => r.connection === 1), "the history came on the first connection");
+  const sequences = replayed.map((r) => r.sequence);
+  if (count === 0) return sequences;
+  check(BigInt(sequences[0]) === BigInt(since) + 1n,
+    `the history starts right after the welcome's sequence ${since}: ${sequences[0]}`);
+  const newest = sequences[count - 1];
+  await reference.waitForFunction(
+    (last) => window.eventbusDemo.received.some((r) => r.sequence !== null && BigInt(r.sequence) >= BigInt(last)),
+    newest,
+    { timeout: WAIT },
+  );
+  const had = (await reference.evaluate(() => window.eventbusDemo.received))
+    .filter((r) => r.sequence !== null && BigInt(r.sequence) <= BigInt(newest))
+    .map((r) => r.sequence);
+  check(had.length >= count && BigInt(had[0]) <= BigInt(sequences[0]),
+    `the reference page covers the history ${sequences[0]}..${newest}: it had ${had.length} events from ${had[0]}`);
+  check(JSON.stringify(sequences) === JSON.stringify(had.slice(-count)),
+    `the history is the last ${count} stored events up to ${newest}: ${sequences} (the reference page had ${had.slice(-count)})`);
+  console.log(`HISTORY ${JSON.stringify(sequences.map((s) => String(BigInt(s))))}`);
+  return sequences;
 }
 
 const browser = await chromium.launch({
@@ -104,16 +137,17 @@ try {
   const sockets = watchSockets(page);
   await page.goto(url);
   await page.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
-  const firstSince = await freshHandshake(page, sockets);
+  const firstStart = await freshHandshake(page, sockets);
   // The package list fills without a click: the page asks for it when it connects.
   await page.waitForSelector("#packages li", { timeout: WAIT });
-  step(`connected from ${firstSince}`);
+  step(`connected from ${firstStart.since} with ${firstStart.count} events of history`);
 
   // Live events of several kinds reach the page.
   await page.waitForFunction(() => document.querySelectorAll("#log tr").length >= 5, null, { timeout: WAIT });
   await page.waitForSelector("#chains .chain", { timeout: WAIT });
   await page.waitForSelector("#operations li", { timeout: WAIT });
   await page.waitForSelector("#notifications li", { timeout: WAIT });
+  check(sockets.length === 1, `the page still has its one connection, it opened ${sockets.length}`);
   step("live events");
 
   // The log filter hides what does not match.
@@ -215,12 +249,14 @@ try {
 
   const received = await page.evaluate(() => window.eventbusDemo.received);
   // The servers emitted "DAppManager started" before they listened: the page has those of runs
-  // 2 and 3 from the store, through the resume, and run 1's (the store's first event) only if
-  // its first load replayed history from the very start; each once.
+  // 2 and 3 from the store, through the resume, and run 1's (among the store's first events)
+  // only if its first load's history held every stored event (fewer than it asked for); each
+  // once.
   const started = received.filter((r) => r.title === "DAppManager started");
-  const expectedStarts = BigInt(firstSince) === 0n ? 3 : 2;
+  const history = await page.evaluate(() => window.eventbusDemo.history);
+  const expectedStarts = firstStart.count < history ? 3 : 2;
   check(started.length === expectedStarts,
-    `"DAppManager started" received ${started.length} times, not ${expectedStarts} (first load from ${firstSince})`);
+    `"DAppManager started" received ${started.length} times, not ${expectedStarts} (first load: ${firstStart.count} events of history)`);
   // Every stored event arrived once, in order, across both restarts.
   const sequences = received.filter((r) => r.sequence !== null).map((r) => r.sequence);
   check(new Set(sequences).size === sequences.length, "a stored event arrived twice");
@@ -254,7 +290,10 @@ try {
     const freshSockets = watchSockets(fresh);
     await fresh.goto(url);
     await fresh.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
-    const since = await freshHandshake(fresh, freshSockets);
+    const freshStart = await freshHandshake(fresh, freshSockets);
+    const since = freshStart.since;
+    check(freshStart.count > 0, "the fresh page gets history");
+    await checkHistory(fresh, page, freshStart);
     const expected = beforeStored.filter((r) => BigInt(r.sequence) > BigInt(since));
     const notes = [...new Set(expected.filter((r) => r.notification !== null).map((r) => r.notification))];
     check(notes.length > 0, `the first page received no notification after ${since} to look for`);
@@ -277,8 +316,9 @@ try {
       null,
       { timeout: WAIT },
     );
-    const requested = freshSockets[1].sent.some((f) => f.type?.endsWith(".requestPackages"));
+    const requested = freshSockets[0].sent.some((f) => f.type?.endsWith(".requestPackages"));
     check(requested, "the fresh page asked for the packages when it connected");
+    check(freshSockets.length === 1, `the fresh page opened ${freshSockets.length} connections, not one`);
     const listed = await fresh.$$eval("#packages li", (items) => items.length);
     const badge = await fresh.textContent("#package-count");
     check(badge === String(listed), `the package badge says ${badge}, ${listed} are listed`);
@@ -289,8 +329,8 @@ try {
     await context.close();
   }
 
-  // `#…&history=N` shortens the history: a fresh page then resumes N stored events before the
-  // server's position (not from 0) and gets nothing older.
+  // `#…&history=N` shortens the history: a fresh page then gets the last N stored events the
+  // bridge sends (not from the start), then live ones.
   const shortContext = await browser.newContext();
   try {
     const short = await shortContext.newPage();
@@ -299,14 +339,16 @@ try {
     await short.goto(`${url}&history=3`);
     await short.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
     check((await short.evaluate(() => window.eventbusDemo.history)) === 3, "the fragment sets the history");
-    const since = await freshHandshake(short, shortSockets);
-    check(BigInt(since) > 0n, `with a short history the page resumes after ${since}, not from the start`);
+    const shortStart = await freshHandshake(short, shortSockets);
+    check(shortStart.count === 3, `the server replays 3 events, its welcome says ${shortStart.count}`);
+    const replayed = await checkHistory(short, page, shortStart);
     const stored = (await short.evaluate(() => window.eventbusDemo.received))
       .filter((r) => r.sequence !== null)
       .map((r) => r.sequence);
-    check(stored.every((s) => BigInt(s) > BigInt(since)), `nothing older than ${since} is replayed: ${stored}`);
+    check(stored.every((s) => BigInt(s) > BigInt(shortStart.since)), `nothing older than ${shortStart.since} is replayed: ${stored}`);
+    check(shortSockets.length === 1, `the short-history page opened ${shortSockets.length} connections, not one`);
     check(problems.length === 0, problems.join("; "));
-    step(`short history: from ${since}`);
+    step(`short history: ${replayed.join(", ")}`);
   } finally {
     await shortContext.close();
   }
@@ -319,6 +361,7 @@ try {
   await page.reload();
   const first = await auth;
   check(first.type === "eventbus.bridge.auth", `the first frame after the reload is ${first.type}`);
+  check(first.data.history === undefined, `a page with a resume point asks for no history: ${JSON.stringify(first.data)}`);
   check(typeof first.data.since === "string" && BigInt(first.data.since) >= BigInt(resumeFrom),
     `the reloaded page resumes from ${first.data.since}, the page had ${resumeFrom}`);
   await page.waitForSelector('#state[data-state="open"]', { timeout: WAIT });

@@ -76,6 +76,7 @@ pub struct BridgeConfig {
     pub(crate) pong_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) max_history: u64,
 }
 
 impl fmt::Debug for BridgeConfig {
@@ -95,6 +96,7 @@ impl fmt::Debug for BridgeConfig {
             .field("pong_timeout", &self.pong_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("max_connections", &self.max_connections)
+            .field("max_history", &self.max_history)
             .finish()
     }
 }
@@ -120,6 +122,9 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of [`BridgeConfig::max_connections`]: open WebSocket connections, authenticated
 /// or still waiting for their first-frame token.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default of [`BridgeConfig::max_history`]: stored events a client may ask to be replayed
+/// with `history=N` when it has no resume point.
+pub const DEFAULT_MAX_HISTORY: u64 = 1_000;
 
 impl BridgeConfig {
     /// A configuration whose clients must present `token` (see `docs/bridge.md`, "Auth").
@@ -148,6 +153,7 @@ impl BridgeConfig {
             pong_timeout: DEFAULT_PONG_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_history: DEFAULT_MAX_HISTORY,
         }
     }
 
@@ -302,6 +308,26 @@ impl BridgeConfig {
     /// The configured [`max_connections`](Self::max_connections).
     pub fn max_connections_value(&self) -> usize {
         self.max_connections
+    }
+
+    /// The most stored events a client without a resume point may ask for with `history=N`
+    /// (default [`DEFAULT_MAX_HISTORY`]): a larger `N` is clamped to it, not refused (the
+    /// client cannot know the server's limit; the welcome's `history` says how many it got).
+    /// `0` turns history off. The replayed events of one connection are read from the store at
+    /// once, so this also bounds the memory a connecting client can make the server use.
+    ///
+    /// ```
+    /// let config = eventbus_runtime::bridge::BridgeConfig::new("s3cret").max_history(200);
+    /// assert_eq!(config.max_history_value(), 200);
+    /// ```
+    pub fn max_history(mut self, events: u64) -> Self {
+        self.max_history = events;
+        self
+    }
+
+    /// The configured [`max_history`](Self::max_history).
+    pub fn max_history_value(&self) -> u64 {
+        self.max_history
     }
 
     /// The largest message the WebSocket layer reads at all.

@@ -1,5 +1,5 @@
-//! One client connection: first-frame auth, welcome, resume from the store, then live frames
-//! out and client events in.
+//! One client connection: first-frame auth, welcome, resume or history from the store, then
+//! live frames out and client events in.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,6 +14,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use super::auth::constant_time_eq;
 use super::frame::{self, ErrorCode, Refusal};
 use super::hub::{Hub, Outgoing, RegisterError, Registration, end};
+use super::start::StartRequest;
 use crate::error::DispatchError;
 use crate::meta::EventMeta;
 
@@ -84,12 +85,13 @@ impl Drop for Registered<'_> {
 }
 
 /// Runs a connection whose upgrade was accepted. `authenticated` when the upgrade carried the
-/// right token; otherwise the first frame must.
+/// right token; otherwise the first frame must. `start` is what the URL asked for; the auth
+/// frame's `since` / `history` fill in what it did not give.
 pub(crate) async fn run(
     hub: Arc<Hub>,
     socket: WebSocket,
     authenticated: bool,
-    mut since: Option<u64>,
+    mut start: StartRequest,
 ) {
     let config = &hub.config;
     let mut connection = Connection {
@@ -103,7 +105,7 @@ pub(crate) async fn run(
     };
     if !authenticated {
         match connection.authenticate().await {
-            Some(from_frame) => since = since.or(from_frame),
+            Some(from_frame) => start = start.or(from_frame),
             None => {
                 hub.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
                 connection
@@ -134,13 +136,13 @@ pub(crate) async fn run(
     };
     hub.counters.connections.fetch_add(1, Ordering::Relaxed);
     let _registered = Registered(&hub, registration.id);
-    connection.serve(registration, since).await;
+    connection.serve(registration, start).await;
 }
 
 impl Connection {
-    /// Waits for the `eventbus.bridge.auth` frame; returns its `since`, or `None` when the
-    /// client failed to authenticate in time.
-    async fn authenticate(&mut self) -> Option<Option<u64>> {
+    /// Waits for the `eventbus.bridge.auth` frame; returns its `since` and `history`, or `None`
+    /// when the client failed to authenticate in time (or sent an invalid one of them).
+    async fn authenticate(&mut self) -> Option<StartRequest> {
         let deadline = Instant::now() + self.hub.config.auth_timeout;
         loop {
             let message = match timeout_at(deadline, self.socket.recv()).await {
@@ -164,22 +166,37 @@ impl Connection {
             if !constant_time_eq(token.as_bytes(), self.hub.config.token.as_bytes()) {
                 return None;
             }
-            let since = match data.get("since") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(text)) => Some(frame::parse_sequence(text)?),
-                Some(Value::Number(n)) => Some(n.as_u64()?),
-                Some(_) => return None,
-            };
-            return Some(since);
+            return StartRequest::from_auth(&data);
         }
     }
 
-    async fn serve(&mut self, mut registration: Registration, since: Option<u64>) {
+    async fn serve(&mut self, mut registration: Registration, request: StartRequest) {
         let hub = self.hub.clone();
+        let since = request.since;
         let (start, resumed) = match (since, registration.start) {
             (Some(since), Some(start)) if since <= start => (Some(since), true),
             (_, start) => (start, false),
         };
+        // A client without a resume point may ask for recent history: the last stored events
+        // up to the live stream's start, read before the welcome so that it can say how many.
+        #[cfg(feature = "store")]
+        let history = match (request.history(hub.config.max_history), registration.start) {
+            (0, _) | (_, None) => Vec::new(),
+            (count, Some(until)) => match self.history(count, until).await {
+                Some(records) => records,
+                None => return,
+            },
+        };
+        // With history the stream starts just before the oldest replayed event: a client takes
+        // the welcome's `sequence` as its resume point and drops stored events at or below it.
+        #[cfg(feature = "store")]
+        let start = history
+            .first()
+            .map_or(start, |first| Some(first.sequence.saturating_sub(1)));
+        #[cfg(feature = "store")]
+        let history_count = history.len();
+        #[cfg(not(feature = "store"))]
+        let history_count = 0usize;
         self.last_sequence = start;
         let manifest = hub.core.manifest();
         let config = &hub.config;
@@ -188,6 +205,7 @@ impl Connection {
             "fingerprint": manifest.fingerprint,
             "sequence": start.map(frame::sequence_text),
             "resumed": resumed,
+            "history": history_count,
             "heartbeat": {
                 "intervalMs": millis(config.ping_interval),
                 "timeoutMs": millis(config.pong_timeout),
@@ -210,6 +228,18 @@ impl Connection {
             hub.counters.resumed.fetch_add(1, Ordering::Relaxed);
             if !self.backlog(since, until).await {
                 return;
+            }
+        }
+        #[cfg(feature = "store")]
+        if !history.is_empty() {
+            hub.counters.history.fetch_add(1, Ordering::Relaxed);
+            // Every record is at or below the live stream's start and the live stream holds
+            // exactly the events after it: no gap and no duplicate at the seam.
+            for record in &history {
+                if !self.send_frame(hub.stored_frame(record)).await {
+                    return;
+                }
+                hub.counters.replayed.fetch_add(1, Ordering::Relaxed);
             }
         }
         let interval = config.ping_interval;
@@ -275,6 +305,39 @@ impl Connection {
         }
     }
 
+    /// The last `count` stored `to_ui` events at or below `until` (the live stream starts
+    /// after it), oldest first; `None` when the store could not be read (the connection is
+    /// then closed with 1011).
+    #[cfg(feature = "store")]
+    async fn history(&mut self, count: u64, until: u64) -> Option<Vec<crate::store::StoredEvent>> {
+        let hub = self.hub.clone();
+        let store = hub.store.clone()?;
+        if hub.stored_events.is_empty() {
+            return Some(Vec::new()); // an empty event list would select every stored event
+        }
+        let query = crate::store::Query::new()
+            .events(hub.stored_events.iter().copied())
+            .to_sequence(until)
+            .order(crate::store::Order::Desc)
+            .limit(usize::try_from(count).unwrap_or(usize::MAX));
+        match tokio::task::spawn_blocking(move || store.query(&query)).await {
+            Ok(Ok(mut records)) => {
+                records.reverse();
+                Some(records)
+            }
+            Ok(Err(error)) => {
+                hub.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                super::hub::report(&format!(
+                    "the bridge could not read the event store for a client's history: {error}"
+                ));
+                self.close(frame::CLOSE_INTERNAL, "cannot read the event store".into())
+                    .await;
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Sends the stored events after `since` up to `until` (the live stream starts after it).
     #[cfg(feature = "store")]
     async fn backlog(&mut self, since: u64, until: u64) -> bool {
@@ -282,6 +345,10 @@ impl Connection {
         let Some(store) = hub.store.clone() else {
             return true;
         };
+        if hub.stored_events.is_empty() {
+            // No stored event goes to the UI; an empty event list would select all of them.
+            return true;
+        }
         let mut cursor = since;
         while cursor < until {
             let query = crate::store::Query::new()

@@ -1,4 +1,5 @@
-//! The upgrade request: origin, token, `since` and subprotocol checks, before any frame.
+//! The upgrade request: origin, token, `since` / `history` and subprotocol checks, before any
+//! frame.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::{bearer, constant_time_eq};
-use super::frame::{self, SUBPROTOCOL};
+use super::frame::SUBPROTOCOL;
 use super::hub::Hub;
+use super::start::StartRequest;
 
 /// Bytes read from a client at a time. tungstenite's default (128 KiB) is zero-filled on the
 /// first read, so every connection would hold 128 KiB of resident memory for the few small
@@ -25,10 +27,11 @@ const READ_BUFFER: usize = 4 * 1024;
 /// burst.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Params {
     token: Option<String>,
     since: Option<String>,
+    history: Option<String>,
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
@@ -62,10 +65,7 @@ pub(crate) async fn upgrade(
     }
     let params = match Query::<Params>::try_from_uri(&uri) {
         Ok(Query(params)) => params,
-        Err(_) => Params {
-            token: None,
-            since: None,
-        },
+        Err(_) => Params::default(),
     };
     let token = bearer(&headers).or(params.token.as_deref());
     let authenticated = match token {
@@ -81,18 +81,12 @@ pub(crate) async fn upgrade(
             return response;
         }
     };
-    let since = match params.since.as_deref() {
-        None | Some("") => None,
-        Some(text) => match frame::parse_sequence(text) {
-            Some(since) => Some(since),
-            None => {
-                counters.refused_other.fetch_add(1, Ordering::Relaxed);
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    "`since` must be a sequence number (decimal digits)",
-                );
-            }
-        },
+    let start = match StartRequest::from_query(params.since.as_deref(), params.history.as_deref()) {
+        Ok(start) => start,
+        Err(problem) => {
+            counters.refused_other.fetch_add(1, Ordering::Relaxed);
+            return refuse(StatusCode::BAD_REQUEST, problem);
+        }
     };
     let ws = match ws {
         Ok(ws) => ws,
@@ -128,7 +122,7 @@ pub(crate) async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
-            super::conn::run(hub, socket, authenticated, since).await;
+            super::conn::run(hub, socket, authenticated, start).await;
             drop(slot);
         })
 }

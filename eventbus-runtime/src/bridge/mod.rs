@@ -7,7 +7,8 @@
 //! changes nothing. Clients need the token; browser origins are checked; each client has a
 //! rate limit on what it sends and a bounded queue for what it receives. With an event store
 //! (feature `store`), persisted events carry their sequence number and a client that
-//! reconnects with `?since=<sequence>` receives every one it missed, once, then live events.
+//! reconnects with `?since=<sequence>` receives every one it missed, once, then live events;
+//! a client without a resume point may ask for the last stored ones with `?history=<count>`.
 //! The protocol is specified in `docs/bridge.md`.
 //!
 //! ```no_run
@@ -37,6 +38,7 @@ mod conn;
 mod frame;
 mod http;
 mod hub;
+mod start;
 mod stats;
 
 use std::sync::Arc;
@@ -47,8 +49,8 @@ use axum::serve::ListenerExt;
 
 pub use config::{
     AllowedOrigins, BridgeConfig, DEFAULT_AUTH_TIMEOUT, DEFAULT_BURST, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_FRAME_BYTES, DEFAULT_PATH, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
-    DEFAULT_QUEUE, DEFAULT_RATE_PER_SECOND, DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HISTORY, DEFAULT_PATH, DEFAULT_PING_INTERVAL,
+    DEFAULT_PONG_TIMEOUT, DEFAULT_QUEUE, DEFAULT_RATE_PER_SECOND, DEFAULT_WRITE_TIMEOUT,
 };
 pub use frame::{
     ACK, AUTH, CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TOO_SLOW,
@@ -178,7 +180,7 @@ pub async fn serve(
 
 /// The bridge's reading of one client text frame, for `crate::__fuzz::bridge_frame`: the
 /// envelope; on refusal, the error frame's data (which must be JSON); on success, an `auth`
-/// frame's token and resume point, and the payload handed to `payload`.
+/// frame's token, resume point and history, and the payload handed to `payload`.
 pub(crate) fn fuzz_frame(text: &str, payload: fn(&str)) {
     // The id a rate-limit refusal quotes.
     let _ = serde_json::from_str::<serde_json::Value>(text)
@@ -204,16 +206,11 @@ pub(crate) fn fuzz_frame(text: &str, payload: fn(&str)) {
             };
             if event.kind == frame::AUTH {
                 let _ = data.get("token").and_then(serde_json::Value::as_str);
-                match data.get("since") {
-                    Some(serde_json::Value::String(text)) => {
-                        if let Some(n) = frame::parse_sequence(text) {
-                            assert_eq!(frame::parse_sequence(&frame::sequence_text(n)), Some(n));
-                        }
+                if let Some(start) = start::StartRequest::from_auth(&data) {
+                    for n in [start.since, start.history].into_iter().flatten() {
+                        assert_eq!(frame::parse_sequence(&frame::sequence_text(n)), Some(n));
                     }
-                    Some(serde_json::Value::Number(n)) => {
-                        let _ = n.as_u64();
-                    }
-                    _ => {}
+                    assert!(start.history(DEFAULT_MAX_HISTORY) <= DEFAULT_MAX_HISTORY);
                 }
             }
             payload(event.data);

@@ -21,6 +21,7 @@ pub(crate) struct Counters {
     pub(crate) errors: [AtomicU64; ErrorCode::ALL.len()],
     pub(crate) slow: AtomicU64,
     pub(crate) resumed: AtomicU64,
+    pub(crate) history: AtomicU64,
     pub(crate) replayed: AtomicU64,
     pub(crate) store_errors: AtomicU64,
 }
@@ -54,6 +55,7 @@ impl Counters {
                 .collect(),
             too_slow: get(&self.slow),
             resumed: get(&self.resumed),
+            history: get(&self.history),
             replayed: get(&self.replayed),
             store_errors: get(&self.store_errors),
         }
@@ -91,7 +93,9 @@ pub struct BridgeStats {
     pub too_slow: u64,
     /// Connections that resumed from a sequence number.
     pub resumed: u64,
-    /// Stored events sent to resuming clients from the store.
+    /// Connections without a resume point that were sent recent stored events (`history=N`).
+    pub history: u64,
+    /// Stored events sent from the store to resuming clients and as history.
     pub replayed: u64,
     /// Failed reads of the event store.
     pub store_errors: u64,
@@ -230,7 +234,7 @@ pub fn prometheus_text(stats: &BusStats, bridge: Option<&BridgeStats>) -> String
         stats.dead_letters_evicted
     );
     if let Some(bridge) = bridge {
-        let simple: [(&str, &str, &str, u64); 10] = [
+        let simple: [(&str, &str, &str, u64); 11] = [
             (
                 "eventbus_bridge_clients",
                 "gauge",
@@ -280,9 +284,15 @@ pub fn prometheus_text(stats: &BusStats, bridge: Option<&BridgeStats>) -> String
                 bridge.resumed,
             ),
             (
+                "eventbus_bridge_history_total",
+                "counter",
+                "Connections without a resume point sent recent stored events (history=N).",
+                bridge.history,
+            ),
+            (
                 "eventbus_bridge_replayed_total",
                 "counter",
-                "Stored events sent to resuming clients.",
+                "Stored events sent to resuming clients and as history.",
                 bridge.replayed,
             ),
             (

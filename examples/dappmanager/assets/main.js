@@ -10,10 +10,10 @@ import { connect, } from "./generated/client.js";
 /** The page's settings, from the URL fragment: `#token=…&history=…`. */
 const fragment = new URLSearchParams(location.hash.slice(1));
 /**
- * How far back a fresh page (no resume point in this tab) starts: the last this many stored
- * events, of which the page gets those that cross the bridge (`to_ui`). 500 by default: enough
- * for the recent notifications and package operations, little enough to load at once;
- * `#…&history=0` starts from live events.
+ * How far back a fresh page (no resume point in this tab) starts: the server replays the last
+ * this many stored events that cross the bridge (`to_ui`), then live ones. 500 by default:
+ * enough for the recent notifications and package operations, little enough to load at once
+ * (the server caps it, 1,000 by default); `#…&history=0` starts from live events.
  */
 const HISTORY = /^\d{1,9}$/.test(fragment.get("history") ?? "") ? Number(fragment.get("history")) : 500;
 const demo = { client: null, received: [], states: [], closeCodes: [], opens: 0, history: HISTORY };
@@ -178,47 +178,18 @@ function showState(state, detail) {
             ? `reconnecting (attempt ${detail.attempt}, in ${(detail.retryInMs / 1000).toFixed(1)} s)`
             : state;
 }
-/** The resume point `HISTORY` stored events before `sequence` (the server's position). */
-function historyStart(sequence) {
-    const position = BigInt(sequence);
-    const back = BigInt(HISTORY);
-    return (position > back ? position - back : 0n).toString();
-}
 function start(token) {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/events`;
-    // After a reload, resume where this tab left off: what happened meanwhile is shown too.
-    const saved = savedResumePoint();
-    if (saved !== null) {
-        run(url, token, saved);
-        return;
-    }
-    // A fresh page: the protocol resumes only from a sequence, and the page does not know the
-    // server's. A first connection learns it from the welcome (`resumed: false` carries the
-    // server's position) and is closed at once; the page then connects from `HISTORY` stored
-    // events earlier, so it opens with recent notifications and operations instead of empty.
-    // Nothing is lost in between: the replay reaches past the first welcome.
-    byId("refresh").disabled = true; // no client to send it yet
-    const probe = connect(url, {
-        token,
-        queueLimit: 0,
-        onError: (error) => console.warn(`eventbus: ${error.code}: ${error.message}`),
-    });
-    const off = probe.onState((state, detail) => {
-        if (state !== "open") {
-            showState(state, detail); // a wrong token or a server that is down shows here
-            return;
-        }
-        const position = probe.lastSequence;
-        off();
-        probe.close();
-        // No store (`null`): nothing to replay, start from live events.
-        run(url, token, position === null ? null : historyStart(position));
-    });
+    // After a reload, resume where this tab left off: what happened meanwhile is shown too. A
+    // fresh page asks the server for its recent history instead (the client sends `history`
+    // only while it has no resume point), so it opens with the recent notifications and
+    // operations rather than empty; reconnects then resume from the last event received.
+    run(url, token, savedResumePoint());
 }
 function run(url, token, since) {
     const client = connect(url, {
         token,
-        ...(since === null ? {} : { since }),
+        ...(since === null ? { history: HISTORY } : { since }),
         // A click while reconnecting waits in the client's queue: give it time to get through.
         ackTimeoutMs: 30000,
         onError: (error) => console.warn(`eventbus: ${error.code}: ${error.message}`),

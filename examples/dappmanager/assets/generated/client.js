@@ -16,8 +16,9 @@
  * Handlers are kept by the client, not by a socket: they are registered once and survive
  * reconnects, which never duplicate them. After a disconnect the client reconnects with
  * exponential backoff and full jitter, and resumes after the last stored event it received,
- * so persisted events emitted meanwhile arrive once each. Every incoming payload is checked
- * with the generated guards before a handler sees it.
+ * so persisted events emitted meanwhile arrive once each; a first connection may ask for
+ * recent history ({@link ConnectOptions.history}). Every incoming payload is checked with the
+ * generated guards before a handler sees it.
  *
  * A silently dead server (a crashed host, a dropped NAT entry) is noticed without waiting for
  * TCP: the server sends a heartbeat frame whenever it has sent nothing for its ping interval,
@@ -72,6 +73,10 @@ class BridgeClient {
         this.maxFrameBytes = Number.POSITIVE_INFINITY;
         this.counter = 0;
         this.session = Math.random().toString(36).slice(2, 10);
+        const history = options.history;
+        if (history !== undefined && !(Number.isSafeInteger(history) && history >= 0)) {
+            throw new RangeError(`history must be a whole number of events (0 or more), not ${String(history)}`);
+        }
         this.url = url;
         this.options = options;
         this.resumeFrom = options.since ?? null;
@@ -200,6 +205,9 @@ class BridgeClient {
             const auth = { token: this.options.token };
             if (this.resumeFrom !== null) {
                 auth["since"] = this.resumeFrom;
+            }
+            else if (this.options.history !== undefined && this.options.history > 0) {
+                auth["history"] = this.options.history;
             }
             socket.send(JSON.stringify({
                 specversion: "1.0",
