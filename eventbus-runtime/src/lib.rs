@@ -146,6 +146,8 @@ pub use store::{
     Appended, Compacted, DecodeError, EventStore, NewEvent, Order, Query, Record, Records,
     ReplayReport, Retention, Since, SqliteOptions, SqliteStore, Status, StoredEvent, Unreadable,
 };
+#[cfg(all(feature = "store", feature = "async"))]
+pub use store::{CatchUp, CatchUpError};
 pub use store::{
     EventId, ParseEventIdError, PersistError, PersistedEvent, PersistedSignal, Receipt,
 };

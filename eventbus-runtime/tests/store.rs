@@ -1260,3 +1260,329 @@ async fn shutdown_makes_the_outcomes_durable_so_recovery_does_not_deliver_again(
     assert_eq!(next.core.recover().unwrap().dispatched, 0);
     assert_eq!(delivered.load(Ordering::SeqCst), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Catch-up subscriptions (streams: feature `async`)
+
+#[cfg(feature = "async")]
+mod catch_up {
+    use super::*;
+
+    /// Receives the next item, failing the test instead of hanging when none comes.
+    async fn next_item<T: eventbus_runtime::Payload>(
+        stream: &mut eventbus_runtime::CatchUp<T>,
+    ) -> Option<Result<eventbus_runtime::Record<T>, eventbus_runtime::CatchUpError>> {
+        tokio::time::timeout(Duration::from_secs(10), stream.recv())
+            .await
+            .expect("the catch-up stream delivered nothing for 10 s")
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_subscription_delivers_history_then_live_events_exactly_once_in_order() {
+        const HISTORY: u32 = 600; // more than two pages of the stream's reads
+        const THREADS: u32 = 3;
+        const PER_THREAD: u32 = 200;
+        let dir = dir();
+        let store = open(&dir);
+        let bus = bus_on(store.clone());
+        for n in 0..HISTORY {
+            bus.counter.emit(n).unwrap();
+            if n % 7 == 0 {
+                // Another event in between: the counter's sequence numbers are not consecutive.
+                bus.package_install.emit(install(n)).unwrap();
+            }
+        }
+
+        let mut stream = bus.counter.subscribe_from(Since::Sequence(1)).unwrap();
+        assert_eq!(bus.counter.listener_count(), 1);
+        let first = next_item(&mut stream).await.unwrap().unwrap();
+        assert_eq!((first.sequence, first.payload), (1, 0));
+
+        // The history is still being read (one page is buffered): emitters start now, on other
+        // threads, and run while the consumer goes on.
+        let go = Arc::new(Barrier::new(THREADS as usize + 1));
+        let emitters: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (bus, go) = (bus.clone(), go.clone());
+                std::thread::spawn(move || {
+                    go.wait();
+                    for i in 0..PER_THREAD {
+                        let n = HISTORY + t * PER_THREAD + i;
+                        bus.counter.emit(n).unwrap();
+                        if i % 5 == 0 {
+                            bus.package_install.emit(install(n)).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let end_of_history = store.last_sequence().unwrap();
+        go.wait();
+        // Live events are stored before the consumer reads the rest of the history, so the reads
+        // cross the seam while the emitters go on.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.last_sequence().unwrap() <= end_of_history {
+            assert!(Instant::now() < deadline, "the emitters stored nothing");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(stream.position(), 1, "the history is not read yet");
+        let mut received = vec![(first.sequence, first.payload)];
+        let total = (HISTORY + THREADS * PER_THREAD) as usize;
+        while received.len() < total {
+            let record = next_item(&mut stream).await.unwrap().unwrap();
+            received.push((record.sequence, record.payload));
+        }
+        for emitter in emitters {
+            emitter.join().unwrap();
+        }
+        assert!(stream.try_recv().is_none(), "nothing after the last event");
+
+        // Exactly the stored counter events, each once, in sequence order.
+        let stored: Vec<(u64, u32)> = store
+            .query(&Query::new().event("counter"))
+            .unwrap()
+            .iter()
+            .map(|r| (r.sequence, r.payload.as_u64().unwrap() as u32))
+            .collect();
+        assert_eq!(stored.len(), total);
+        assert_eq!(received, stored);
+        // Live events arrived too (not only the history read at the start).
+        let mut payloads: Vec<u32> = received.iter().map(|(_, n)| *n).collect();
+        payloads.sort_unstable();
+        assert_eq!(payloads, (0..total as u32).collect::<Vec<_>>());
+        assert_eq!(stream.position(), stored.last().unwrap().0);
+
+        // A new event after catching up is delivered too; dropping the stream unsubscribes it.
+        let receipt = bus.counter.emit(9_999).unwrap();
+        let record = next_item(&mut stream).await.unwrap().unwrap();
+        assert_eq!(
+            (Some(record.sequence), record.id),
+            (receipt.sequence(), receipt.id().unwrap())
+        );
+        drop(stream);
+        assert_eq!(bus.counter.listener_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_subscription_starts_at_a_time_and_resumes_from_its_position() {
+        let dir = dir();
+        {
+            let at = |millis| NewEvent {
+                time: Timestamp::from_millis(millis),
+                ..new_event("counter", "0")
+            };
+            let store = open(&dir);
+            let mut events = vec![at(1_000), at(2_000), at(3_000)];
+            for (event, payload) in events.iter_mut().zip(["1", "2", "3"]) {
+                event.payload = payload;
+            }
+            store.append(&events).unwrap();
+        }
+        let bus = bus_on(open(&dir));
+        let mut stream = bus
+            .counter
+            .subscribe_from(Since::Time(Timestamp::from_millis(2_000)))
+            .unwrap();
+        assert_eq!(next_item(&mut stream).await.unwrap().unwrap().payload, 2);
+        let position = stream.position();
+        assert_eq!(position, 2);
+        drop(stream);
+
+        // A new stream from the position after the last one handed out: no duplicate.
+        bus.counter.emit(4).unwrap();
+        let mut resumed = bus
+            .counter
+            .subscribe_from(Since::Sequence(position + 1))
+            .unwrap();
+        let payloads = [
+            next_item(&mut resumed).await.unwrap().unwrap().payload,
+            next_item(&mut resumed).await.unwrap().unwrap().payload,
+        ];
+        assert_eq!(payloads, [3, 4]);
+
+        // A time after every stored event: only new events.
+        let mut later = bus
+            .counter
+            .subscribe_from(Since::Time(Timestamp::from_millis(i64::MAX / 2)))
+            .unwrap();
+        assert!(later.try_recv().is_none());
+        bus.counter.emit(5).unwrap();
+        let record = later.try_recv().unwrap().unwrap();
+        assert_eq!((record.sequence, record.payload), (5, 5));
+    }
+
+    #[tokio::test]
+    async fn a_stale_record_is_reported_with_its_sequence_and_the_catch_up_goes_on() {
+        let dir = dir();
+        {
+            let store = open(&dir);
+            store
+                .append(&[
+                    new_event("counter", "1"),
+                    new_event("counter", r#"{"old": "shape"}"#),
+                    new_event("counter", "3"),
+                ])
+                .unwrap();
+        }
+        let bus = bus_on(open(&dir));
+        let mut stream = bus.counter.subscribe_from(Since::Sequence(1)).unwrap();
+        assert_eq!(next_item(&mut stream).await.unwrap().unwrap().payload, 1);
+        match next_item(&mut stream).await.unwrap() {
+            Err(eventbus_runtime::CatchUpError::Unreadable(error)) => {
+                assert_eq!((error.sequence, error.event.as_str()), (2, "counter"));
+                assert!(error.message.contains("invalid type"), "{error}");
+            }
+            other => panic!("expected the stale record #2, got {other:?}"),
+        }
+        assert_eq!(stream.position(), 2);
+        assert_eq!(next_item(&mut stream).await.unwrap().unwrap().payload, 3);
+        bus.counter.emit(4).unwrap();
+        let record = next_item(&mut stream).await.unwrap().unwrap();
+        assert_eq!((record.sequence, record.payload), (4, 4));
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_subscription_ends_when_the_bus_shuts_down() {
+        let dir = dir();
+        let bus = bus_on(open(&dir));
+        bus.system_restart.emit().unwrap();
+        let mut stream = bus
+            .system_restart
+            .subscribe_from(Since::Sequence(1))
+            .unwrap();
+        let consumer = tokio::spawn(async move {
+            let mut sequences = Vec::new();
+            while let Some(item) = stream.recv().await {
+                sequences.push(item.unwrap().sequence);
+            }
+            sequences
+        });
+        tokio::task::yield_now().await;
+        bus.system_restart.emit().unwrap();
+        let report = bus.core.shutdown().await;
+        assert!(report.is_clean(), "{report:?}");
+        let sequences = tokio::time::timeout(Duration::from_secs(10), consumer)
+            .await
+            .expect("the stream did not end at shutdown")
+            .unwrap();
+        assert_eq!(sequences, [1, 2]);
+    }
+
+    #[test]
+    fn a_catch_up_subscription_needs_a_store_and_a_persisted_event() {
+        let bus = eventbus_runtime::BusBuilder::<Bus>::new(&MANIFEST)
+            .build()
+            .unwrap();
+        let error = bus.counter.subscribe_from(Since::Sequence(1)).unwrap_err();
+        assert!(error.to_string().contains("no event store"), "{error}");
+        assert_eq!(bus.counter.listener_count(), 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A forgotten recovery is logged
+
+#[cfg(feature = "tracing")]
+mod forgotten_recovery {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::fmt::Debug;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Level, Metadata};
+
+    /// One `tracing` event: its level, target and fields as text.
+    #[derive(Debug, Clone)]
+    struct Logged {
+        level: Level,
+        target: String,
+        fields: BTreeMap<String, String>,
+    }
+
+    impl Visit for Logged {
+        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+            self.fields
+                .insert(field.name().to_owned(), format!("{value:?}"));
+        }
+    }
+
+    /// A subscriber that records every event (no spans).
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Logged>>>);
+
+    impl Recorder {
+        fn store_events(&self) -> Vec<Logged> {
+            let logged = std::mem::take(&mut *self.0.lock().unwrap());
+            logged
+                .into_iter()
+                .filter(|l| l.target == "eventbus::store")
+                .collect()
+        }
+    }
+
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut logged = Logged {
+                level: *event.metadata().level(),
+                target: event.metadata().target().to_owned(),
+                fields: BTreeMap::new(),
+            };
+            event.record(&mut logged);
+            self.0.lock().unwrap().push(logged);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn building_a_bus_over_pending_events_of_an_earlier_run_warns_to_call_recover() {
+        let recorder = Recorder::default();
+        let _default = tracing::subscriber::set_default(recorder.clone());
+        let dir = dir();
+        {
+            // An earlier run stored three events and finished one of them.
+            let store = open(&dir);
+            store
+                .append(&[
+                    new_event("counter", "1"),
+                    new_event("counter", "2"),
+                    new_event("counter", "3"),
+                ])
+                .unwrap();
+            store.set_status(&[(2, Status::Processed)]).unwrap();
+        }
+        assert!(
+            recorder.store_events().is_empty(),
+            "opening alone says nothing"
+        );
+
+        let bus = bus_on(open(&dir));
+        let logged = recorder.store_events();
+        assert_eq!(logged.len(), 1, "{logged:#?}");
+        assert_eq!(logged[0].level, Level::WARN);
+        assert_eq!(logged[0].fields["pending"], "2");
+        let message = &logged[0].fields["message"];
+        assert!(
+            message.starts_with("2 events stored by an earlier run are still pending")
+                && message.contains("call recover()"),
+            "{message}"
+        );
+
+        // Once recovered (and this run's own events processed), the next start is quiet.
+        bus.counter.on(|_| ());
+        assert_eq!(bus.core.recover().unwrap().dispatched, 2);
+        bus.counter.emit(4).unwrap();
+        bus.core.flush_event_store().unwrap();
+        drop(bus);
+        let _next = bus_on(open(&dir));
+        assert!(recorder.store_events().is_empty());
+    }
+}

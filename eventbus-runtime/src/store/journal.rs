@@ -159,6 +159,10 @@ pub(crate) struct Journal {
     /// The last sequence number when the bus was built: recovery re-dispatches only events up
     /// to it (later ones belong to this process's own emits).
     pub(crate) boot: Result<u64, String>,
+    /// The catch-up subscriptions' wake-ups, rung by [`flush`](Self::flush) (the end of
+    /// `shutdown()`) and when the bus goes, so that they notice the bus is shut down.
+    #[cfg(feature = "async")]
+    bells: Mutex<Vec<std::sync::Weak<super::catch_up::Bell>>>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -183,6 +187,9 @@ impl Journal {
             idle: Condvar::new(),
         });
         let boot = store.last_sequence().map_err(|e| e.to_string());
+        if let Ok(boot) = boot {
+            warn_if_pending(&*store, boot);
+        }
         let writer = {
             let (queue, store) = (queue.clone(), store.clone());
             std::thread::Builder::new()
@@ -194,7 +201,29 @@ impl Journal {
             store,
             queue,
             boot,
+            #[cfg(feature = "async")]
+            bells: Mutex::new(Vec::new()),
             writer: Some(writer),
+        }
+    }
+
+    /// Registers a catch-up subscription's wake-up.
+    #[cfg(feature = "async")]
+    pub(crate) fn add_bell(&self, bell: &Arc<super::catch_up::Bell>) {
+        let mut bells = lock(&self.bells);
+        bells.retain(|b| b.strong_count() > 0);
+        bells.push(Arc::downgrade(bell));
+    }
+
+    /// Wakes every catch-up subscription (a spurious wake-up unless the bus is shut down).
+    #[cfg(feature = "async")]
+    fn ring_bells(&self) {
+        let bells: Vec<_> = lock(&self.bells)
+            .iter()
+            .filter_map(|b| b.upgrade())
+            .collect();
+        for bell in bells {
+            bell.ring();
         }
     }
 
@@ -240,12 +269,17 @@ impl Journal {
         }
         state.flushing -= 1;
         drop(state);
-        self.store.sync()
+        let synced = self.store.sync();
+        #[cfg(feature = "async")]
+        self.ring_bells();
+        synced
     }
 }
 
 impl Drop for Journal {
     fn drop(&mut self) {
+        #[cfg(feature = "async")]
+        self.ring_bells();
         lock(&self.queue.state).stop = true;
         self.queue.work.notify_one();
         if let Some(writer) = self.writer.take() {
@@ -253,6 +287,36 @@ impl Drop for Journal {
             let _ = writer.join();
         }
     }
+}
+
+/// Warns when `store` holds events of an earlier run (up to `boot`) whose dispatch did not
+/// finish: recovery is the application's call ([`BusCore::recover`](crate::BusCore::recover),
+/// once its handlers are subscribed), and forgetting it would leave them undelivered silently.
+fn warn_if_pending(store: &dyn EventStore, boot: u64) {
+    if boot == 0 {
+        return;
+    }
+    let query = crate::store::Query::new()
+        .status(Status::Pending)
+        .to_sequence(boot);
+    let pending = match store.count(&query) {
+        // Nothing pending, or the store cannot be read now: `recover()` would say so.
+        Ok(0) | Err(_) => return,
+        Ok(pending) => pending,
+    };
+    let events = if pending == 1 { "event" } else { "events" };
+    let are = if pending == 1 { "is" } else { "are" };
+    let message = format!(
+        "{pending} {events} stored by an earlier run {are} still pending (dispatch did not \
+         finish); call recover() on the bus once its handlers are subscribed, or they are not \
+         delivered again (see docs/persistence.md)"
+    );
+    #[cfg(feature = "tracing")]
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(target: "eventbus::store", pending, "{message}");
+        return;
+    }
+    eprintln!("eventbus: {message}");
 }
 
 /// Runs `work`, turning a panic of the store into an error.

@@ -3,7 +3,8 @@
 //!
 //! Always compiled: [`PersistedEvent`], [`PersistedSignal`], [`Receipt`], [`PersistError`] and
 //! [`EventId`], which generated code names whatever the features. Everything that touches a
-//! store ([`EventStore`], [`SqliteStore`], queries, replay) needs the `store` feature.
+//! store ([`EventStore`], [`SqliteStore`], queries, replay) needs the `store` feature, and
+//! catch-up subscriptions (`PersistedEvent::subscribe_from`) need `async` as well.
 
 mod persisted;
 pub(crate) mod track;
@@ -14,6 +15,8 @@ pub use persisted::{
 
 #[cfg(feature = "store")]
 mod bus;
+#[cfg(all(feature = "store", feature = "async"))]
+pub(crate) mod catch_up;
 #[cfg(feature = "store")]
 pub(crate) mod journal;
 #[cfg(feature = "store")]
@@ -25,6 +28,8 @@ mod sqlite;
 pub use bus::{ReplayReport, Unreadable};
 #[cfg(feature = "store")]
 pub(crate) use bus::{attach, discarded, persists, redispatch_stored, write_ahead};
+#[cfg(all(feature = "store", feature = "async"))]
+pub use catch_up::{CatchUp, CatchUpError};
 #[cfg(feature = "store")]
 pub use record::{
     Appended, Compacted, DecodeError, NewEvent, Order, Query, Record, Records, Retention, Since,
@@ -97,6 +102,29 @@ mod store_trait {
 
         /// The events `query` selects, in its order.
         fn query(&self, query: &Query) -> Result<Vec<StoredEvent>, StoreError>;
+
+        /// How many events `query` selects (at most its `limit`). The bus counts the pending
+        /// events of an earlier run with it when it is built. The default runs `query`;
+        /// [`SqliteStore`](super::SqliteStore) counts without reading the events.
+        ///
+        /// ```
+        /// use eventbus_runtime::{EventId, EventStore, NewEvent, Query, SqliteStore, Status, Timestamp};
+        ///
+        /// let dir = tempfile::tempdir()?;
+        /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+        /// let event = |payload| NewEvent {
+        ///     id: EventId::new_v4(), event: "ping", time: Timestamp::now(), payload,
+        ///     package: "demo", manifest_version: 1, fingerprint: "0123456789abcdef",
+        /// };
+        /// store.append(&[event("1"), event("2"), event("3")])?;
+        /// store.set_status(&[(1, Status::Processed)])?;
+        /// assert_eq!(store.count(&Query::new().status(Status::Pending))?, 2);
+        /// assert_eq!(store.count(&Query::new().limit(1))?, 1);
+        /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        /// ```
+        fn count(&self, query: &Query) -> Result<u64, StoreError> {
+            self.query(query).map(|events| events.len() as u64)
+        }
 
         /// The highest sequence number ever assigned (0 for an empty store), even if that event
         /// was compacted away.

@@ -696,6 +696,46 @@ fn update_statuses(
     Ok(())
 }
 
+/// The `WHERE` clause of `query`'s filters (without order and limit), with its values.
+fn filter(query: &Query) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from("1 = 1");
+    let mut values: Vec<SqlValue> = Vec::new();
+    if !query.events.is_empty() {
+        let marks = vec!["?"; query.events.len()].join(", ");
+        sql.push_str(&format!(" AND event IN ({marks})"));
+        values.extend(query.events.iter().map(|e| SqlValue::Text(e.clone())));
+    }
+    let bounds = [
+        (
+            "sequence >= ?",
+            query.from_sequence.map(|s| s.min(i64::MAX as u64) as i64),
+        ),
+        (
+            "sequence <= ?",
+            query.to_sequence.map(|s| s.min(i64::MAX as u64) as i64),
+        ),
+        ("time >= ?", query.from_time.map(Timestamp::as_millis)),
+        ("time < ?", query.to_time.map(Timestamp::as_millis)),
+    ];
+    for (condition, value) in bounds {
+        if let Some(value) = value {
+            sql.push_str(" AND ");
+            sql.push_str(condition);
+            values.push(SqlValue::Integer(value));
+        }
+    }
+    if let Some(status) = query.status {
+        // SQLite uses the partial index `events_unprocessed` only when the query repeats its
+        // condition: recovery (and the pending count at build) then reads only what it needs.
+        if status != Status::Processed {
+            sql.push_str(" AND status <> 'processed'");
+        }
+        sql.push_str(" AND status = ?");
+        values.push(SqlValue::Text(status.as_str().into()));
+    }
+    (sql, values)
+}
+
 impl EventStore for SqliteStore {
     fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<Appended>, StoreError> {
         if events.is_empty() {
@@ -740,36 +780,8 @@ impl EventStore for SqliteStore {
     }
 
     fn query(&self, query: &Query) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1 = 1");
-        let mut values: Vec<SqlValue> = Vec::new();
-        if !query.events.is_empty() {
-            let marks = vec!["?"; query.events.len()].join(", ");
-            sql.push_str(&format!(" AND event IN ({marks})"));
-            values.extend(query.events.iter().map(|e| SqlValue::Text(e.clone())));
-        }
-        let bounds = [
-            (
-                "sequence >= ?",
-                query.from_sequence.map(|s| s.min(i64::MAX as u64) as i64),
-            ),
-            (
-                "sequence <= ?",
-                query.to_sequence.map(|s| s.min(i64::MAX as u64) as i64),
-            ),
-            ("time >= ?", query.from_time.map(Timestamp::as_millis)),
-            ("time < ?", query.to_time.map(Timestamp::as_millis)),
-        ];
-        for (condition, value) in bounds {
-            if let Some(value) = value {
-                sql.push_str(" AND ");
-                sql.push_str(condition);
-                values.push(SqlValue::Integer(value));
-            }
-        }
-        if let Some(status) = query.status {
-            sql.push_str(" AND status = ?");
-            values.push(SqlValue::Text(status.as_str().into()));
-        }
+        let (filter, mut values) = filter(query);
+        let mut sql = format!("SELECT {COLUMNS} FROM events WHERE {filter}");
         sql.push_str(match query.order {
             Order::Asc => " ORDER BY sequence ASC",
             Order::Desc => " ORDER BY sequence DESC",
@@ -785,6 +797,18 @@ impl EventStore for SqliteStore {
             .query_map(rusqlite::params_from_iter(values), stored_event)
             .map_err(fail)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(fail)
+    }
+
+    /// `SELECT COUNT(*)`: no payload is read.
+    fn count(&self, query: &Query) -> Result<u64, StoreError> {
+        let (filter, values) = filter(query);
+        let sql = format!("SELECT COUNT(*) FROM events WHERE {filter}");
+        let reader = lock(&self.inner.reader);
+        let count: i64 = reader
+            .query_row(&sql, rusqlite::params_from_iter(values), |row| row.get(0))
+            .map_err(|e| self.error("cannot count the events of", e))?;
+        let count = count as u64;
+        Ok(query.limit.map_or(count, |limit| count.min(limit as u64)))
     }
 
     fn last_sequence(&self) -> Result<u64, StoreError> {
