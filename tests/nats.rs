@@ -1,39 +1,30 @@
 //! A generated bus (the `#[event_bus]` macro, a manifest with `scope: distributed` events) over
-//! NATS: two buses of two services exchange typed events through the server at 127.0.0.1:4222.
+//! NATS: two buses of two services exchange typed events through a NATS server with JetStream.
 //! The runtime's `tests/nats.rs` covers the transport in depth (processes, kills, dedup, broker
 //! restarts); this checks the generated API end to end.
 //!
-//! Without a server there: a failure when `CI` is set, else a loud skip on stderr.
+//! The server is the one at 127.0.0.1:4222, else one this test starts from
+//! `/usr/sbin/nats-server` on a free port; without either, a failure when `CI` is set, else a
+//! `*** SKIPPED ***` notice on stderr that libtest does not capture (`tests/nats/server.rs`).
 
 #![cfg(feature = "async")]
 
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eventbus::nats::NatsConfig;
+
+// Finding or starting the server, shared with `eventbus-runtime/tests/nats.rs`.
+#[path = "nats/server.rs"]
+mod server;
 
 #[eventbus::event_bus("tests/nats/events.yaml")]
 pub mod events {}
 
 use events::{EventBus, PackageEvent, SyncProgress};
 
-fn server() -> Option<&'static str> {
-    let address = "127.0.0.1:4222";
-    if TcpStream::connect_timeout(&address.parse().unwrap(), Duration::from_millis(500)).is_ok() {
-        return Some("nats://127.0.0.1:4222");
-    }
-    let message = "no NATS server with JetStream at 127.0.0.1:4222 \
-                   (start one with `nats-server -a 127.0.0.1 -p 4222 -js`)";
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("\n*** SKIPPED: {message} ***\n");
-    None
-}
-
 fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + server::WAIT;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
@@ -42,7 +33,8 @@ fn wait_until(what: &str, condition: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_buses_exchange_distributed_events() {
-    let Some(url) = server() else { return };
+    let Some(url) = server::url() else { return };
+    let url = url.as_str();
     let meta = events::MANIFEST.event("packageInstalled").unwrap();
     assert_eq!(meta.scope, eventbus::Scope::Distributed);
     assert_eq!(

@@ -1,10 +1,10 @@
 //! The NATS transport against a real `nats-server` with JetStream.
 //!
 //! The tests use the server at 127.0.0.1:4222 (or `EVENTBUS_TEST_NATS_ADDRESS`). When nothing
-//! listens there, they start
-//! `/usr/sbin/nats-server` themselves (on a free port, with a temporary store, stopped when the
-//! test process ends); when that is impossible too, each test FAILS with a clear message if
-//! `CI` is set, and is otherwise reported as skipped on stderr (loudly, never silently).
+//! listens there, they start `/usr/sbin/nats-server` themselves (on a free port, with a
+//! temporary store, stopped when the test process ends); when that is impossible too, each test
+//! FAILS with a clear message if `CI` is set, and otherwise writes a `*** SKIPPED ***` notice to
+//! stderr that libtest does not capture (see `tests/nats/server.rs`, shared with the facade).
 //! The broker-restart test always runs its own server, which it kills and restarts.
 //!
 //! Each test uses a package name of its own (so its own subjects and stream), and deletes its
@@ -14,14 +14,16 @@
 
 #![cfg(feature = "nats")]
 
+// Finding or starting the server, shared with the facade's `tests/nats.rs`.
+#[path = "../../tests/nats/server.rs"]
+mod server;
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use eventbus_runtime::nats::{NatsConfig, NatsLink};
@@ -31,15 +33,8 @@ use eventbus_runtime::{
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use server::{OwnServer, WAIT, free_port};
 
-/// The longest any single wait may take before the test fails.
-const WAIT: Duration = Duration::from_secs(60);
-/// The shared server (`EVENTBUS_TEST_NATS_ADDRESS` overrides it, e.g. to exercise the
-/// fallback to a server of the tests' own).
-fn shared() -> String {
-    std::env::var("EVENTBUS_TEST_NATS_ADDRESS").unwrap_or_else(|_| "127.0.0.1:4222".into())
-}
-const SERVER_BIN: &str = "/usr/sbin/nats-server";
 const CHILD: &str = "EVENTBUS_NATS_CHILD";
 const CHILD_URL: &str = "EVENTBUS_NATS_URL";
 const CHILD_PACKAGE: &str = "EVENTBUS_NATS_PACKAGE";
@@ -187,126 +182,9 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
     RT.block_on(future)
 }
 
-fn reachable(address: &str) -> bool {
-    TcpStream::connect_timeout(&address.parse().unwrap(), Duration::from_millis(500)).is_ok()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `nats-server` of this test process, killed when dropped or, at the latest, when the
-/// process ends (a watchdog shell then kills it and removes its store).
-struct OwnServer {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OwnServer {
-    fn start(port: u16, dir: &Path) -> Result<OwnServer, String> {
-        if !Path::new(SERVER_BIN).exists() {
-            return Err(format!("{SERVER_BIN} is not installed"));
-        }
-        let child = Command::new(SERVER_BIN)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {SERVER_BIN}: {e}"))?;
-        // The watchdog: kills the server if this process dies without dropping it.
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {} 2>/dev/null; rm -rf '{}'",
-                std::process::id(),
-                child.id(),
-                dir.display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let server = OwnServer {
-            child,
-            port,
-            dir: dir.to_owned(),
-        };
-        let deadline = Instant::now() + WAIT;
-        while !reachable(&server.address()) {
-            if Instant::now() > deadline {
-                return Err(format!("{SERVER_BIN} did not listen on port {port}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn url(&self) -> String {
-        format!("nats://{}", self.address())
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        *self = OwnServer::start(self.port, &self.dir.clone()).unwrap();
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Says why the tests cannot run: a failure under CI, a loud skip otherwise.
-fn unavailable(why: &str) -> Option<String> {
-    let message = format!(
-        "no NATS server with JetStream: nothing listens on {} and {why}. Start one with \
-         `nats-server -a 127.0.0.1 -p 4222 -js` (Debian package `nats-server`).",
-        shared()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("\n*** SKIPPED: {message} ***\n");
-    None
-}
-
-/// The URL of a server for the tests: the shared one, else one of our own.
-fn server_url() -> Option<String> {
-    static OWN: OnceLock<Result<(OwnServer, tempfile::TempDir), String>> = OnceLock::new();
-    let shared = shared();
-    if reachable(&shared) {
-        return Some(format!("nats://{shared}"));
-    }
-    let own = OWN.get_or_init(|| {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let server = OwnServer::start(free_port(), dir.path())?;
-        Ok((server, dir))
-    });
-    match own {
-        Ok((server, _)) => Some(server.url()),
-        Err(why) => unavailable(why),
-    }
-}
-
 macro_rules! server {
     () => {
-        match server_url() {
+        match server::url() {
             Some(url) => url,
             None => return,
         }
@@ -686,11 +564,10 @@ fn a_killed_service_receives_what_it_missed_exactly_once() {
             .filter_map(|l| l.strip_prefix("ORDER "))
             .map(|l| l.split(' ').next().unwrap().parse::<u32>().unwrap()),
     );
-    assert_eq!(
-        all,
-        (21..=40).collect::<Vec<_>>(),
-        "each missed event once, in order"
-    );
+    // Usually in stream order too; but the killed process's last pull request may still be
+    // open at the broker when 21 is published, and then 21 comes back after `ack_wait`.
+    all.sort_unstable();
+    assert_eq!(all, (21..=40).collect::<Vec<_>>(), "each missed event once");
     assert!(block_on(publisher.core.shutdown_with_timeout(WAIT)).is_clean());
 }
 
@@ -804,12 +681,7 @@ fn a_broker_restarted_under_load_loses_no_persisted_event() {
     let mut server = match OwnServer::start(free_port(), dir.path()) {
         Ok(server) => server,
         Err(why) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("the broker-restart test needs its own nats-server: {why}");
-            }
-            eprintln!(
-                "\n*** SKIPPED: the broker-restart test needs its own nats-server: {why} ***\n"
-            );
+            server::unavailable(&format!("this test needs a server of its own and {why}"));
             return;
         }
     };
@@ -824,19 +696,30 @@ fn a_broker_restarted_under_load_loses_no_persisted_event() {
         .on(move |o: &Order| log.lock().unwrap().push(o.id));
     sink.start();
 
+    // Each thread emits until the broker has been restarted, then `AFTER` more: the restart
+    // always falls while emits are in flight, however fast or slow this machine is.
     const THREADS: u32 = 4;
-    const PER_THREAD: u32 = 250;
+    const AFTER: u32 = 100;
     let acked = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(Mutex::new(Vec::new()));
+    let restarted = Arc::new(AtomicBool::new(false));
     let emitters: Vec<_> = (0..THREADS)
         .map(|thread| {
             let event = publisher.order_placed.clone();
             let acked = acked.clone();
             let failed = failed.clone();
+            let restarted = restarted.clone();
             std::thread::spawn(move || {
                 let mut ok = Vec::new();
-                for i in 0..PER_THREAD {
-                    let id = thread * 10_000 + i;
+                let mut left = AFTER;
+                for i in 0.. {
+                    if restarted.load(Ordering::SeqCst) {
+                        if left == 0 {
+                            break;
+                        }
+                        left -= 1;
+                    }
+                    let id = thread * 1_000_000 + i;
                     match event.emit(Order {
                         id,
                         item: "load".into(),
@@ -857,6 +740,7 @@ fn a_broker_restarted_under_load_loses_no_persisted_event() {
         acked.load(Ordering::SeqCst) >= 200
     });
     server.restart();
+    restarted.store(true, Ordering::SeqCst);
     let mut published: Vec<u32> = emitters
         .into_iter()
         .flat_map(|e| e.join().unwrap())
@@ -867,9 +751,11 @@ fn a_broker_restarted_under_load_loses_no_persisted_event() {
         "{:?}",
         failed.lock().unwrap()
     );
-    assert_eq!(published.len(), (THREADS * PER_THREAD) as usize);
+    assert!(published.len() >= (200 + THREADS * AFTER) as usize);
+    // The publisher saw the broker go away and reconnected (a publish in flight at the kill
+    // is sent again; one sent after it waits in the client for the new connection).
     assert!(
-        publisher.link().stats().publish_retries > 0 || publisher.link().stats().duplicates > 0,
+        publisher.link().stats().reconnects >= 1,
         "the restart was not noticed: {:?}",
         publisher.link().stats()
     );
@@ -1170,11 +1056,10 @@ fn the_wire_carries_cloudevents_on_package_subjects() {
     let url = server!();
     let m = manifest(&package("wire"));
     let _cleanup = cleanup(&url, m);
-    let bus = Bus::build(m, &url, config("wire"));
-    bus.start();
+    // Subscribed before the bus exists. Subscribed after its `start()`, this raw subscription
+    // received nothing (its client got no message, while the bus got its own copies) in about
+    // one full run of this file in five against nats-server 2.9.10; the cause is not known.
     let client = raw_client(&url);
-    let subject = bus.link().subject("priceTick").unwrap().to_owned();
-    assert_eq!(subject, format!("{}.events.priceTick", m.package));
     let mut subscriber = block_on(async {
         let subscriber = client
             .subscribe(format!("{}.events.>", m.package))
@@ -1183,6 +1068,10 @@ fn the_wire_carries_cloudevents_on_package_subjects() {
         client.flush().await.unwrap();
         subscriber
     });
+    let bus = Bus::build(m, &url, config("wire"));
+    bus.start();
+    let subject = bus.link().subject("priceTick").unwrap().to_owned();
+    assert_eq!(subject, format!("{}.events.priceTick", m.package));
     bus.price_tick.emit(Tick { value: 1.5 });
     let receipt = bus
         .order_placed
@@ -1192,10 +1081,18 @@ fn the_wire_carries_cloudevents_on_package_subjects() {
         })
         .unwrap();
     let messages: Vec<async_nats::Message> = block_on(async {
-        let mut out = Vec::new();
+        let mut out: Vec<async_nats::Message> = Vec::new();
         while out.len() < 2 {
-            let next = tokio::time::timeout(WAIT, subscriber.next()).await;
-            out.push(next.expect("a message").expect("the subscription"));
+            let Ok(next) = tokio::time::timeout(WAIT, subscriber.next()).await else {
+                let subjects: Vec<&str> = out.iter().map(|m| m.subject.as_str()).collect();
+                panic!(
+                    "2 messages expected, got only {subjects:?}; the bus: {:?}; the raw \
+                     client: {:?}",
+                    bus.link().stats(),
+                    client.statistics(),
+                )
+            };
+            out.push(next.expect("the subscription"));
         }
         out
     });
@@ -1259,6 +1156,22 @@ fn bad_configurations_fail_the_build() {
         .unwrap_err()
         .to_string();
     assert!(url_error.contains("NATS URL"), "{url_error}");
+    // A queue group is for plain distributed events of the manifest only.
+    for (event, says) in [
+        ("orderPlaced", "persist: true"),
+        ("note", "local event"),
+        ("nothing", "no event `nothing`"),
+    ] {
+        let error = build(NatsConfig::new("ok").queue_group(event));
+        assert!(error.contains(says), "{error}");
+    }
+    BusBuilder::<BusCore>::new(m)
+        .nats(
+            "nats://127.0.0.1:4222",
+            NatsConfig::new("ok").queue_group("priceTick"),
+        )
+        .build()
+        .unwrap();
 }
 
 #[test]
@@ -1290,4 +1203,204 @@ fn an_unreachable_broker_is_reported_by_start_and_by_emit() {
     let errors = errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].kind(), FailureKind::NotPublished);
+}
+
+#[test]
+fn a_missing_server_is_a_visible_skip_or_under_ci_a_failure() {
+    // This binary again, running one server-needing test with no server to be had.
+    let run = |ci: bool| {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "the_wire_carries_cloudevents_on_package_subjects",
+                "--exact",
+            ])
+            .env(
+                "EVENTBUS_TEST_NATS_ADDRESS",
+                format!("127.0.0.1:{}", free_port()),
+            )
+            .env("EVENTBUS_TEST_NATS_SERVER", "/nonexistent/nats-server")
+            .env_remove("CI");
+        if ci {
+            command.env("CI", "1");
+        }
+        let output = command.output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    };
+    // Without CI: passes, and says so although the harness captures test output.
+    let (passed, text) = run(false);
+    assert!(passed, "{text}");
+    assert!(
+        text.contains(
+            "*** SKIPPED the_wire_carries_cloudevents_on_package_subjects: no NATS server"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("/nonexistent/nats-server is not installed"),
+        "{text}"
+    );
+    // Under CI: fails, with what to do.
+    let (passed, text) = run(true);
+    assert!(!passed, "{text}");
+    assert!(text.contains("no NATS server with JetStream"), "{text}");
+    assert!(
+        text.contains("nats-server -a 127.0.0.1 -p 4222 -js"),
+        "{text}"
+    );
+    assert!(!text.contains("*** SKIPPED"), "{text}");
+}
+
+#[test]
+fn a_message_whose_deliveries_are_used_up_is_dead_lettered_not_lost() {
+    let url = server!();
+    let m = manifest(&package("exhaust"));
+    let _cleanup = cleanup(&url, m);
+    // A first process of service `worker` creates its durable consumer of `orderPlaced` (one
+    // attempt, so the broker delivers at most twice), then goes away.
+    let first = Bus::build(m, &url, config("worker"));
+    first.start();
+    let stream = first.link().stream_name().to_owned();
+    assert_eq!(consumer_state(&url, &stream, "worker_orderPlaced").2, 2);
+    assert!(block_on(first.core.shutdown_with_timeout(WAIT)).is_clean());
+
+    let shop = Bus::build(m, &url, config("shop"));
+    shop.order_placed
+        .emit(Order {
+            id: 7,
+            item: "lost".into(),
+        })
+        .unwrap();
+    // Both deliveries go to processes of `worker` that never acknowledge it (here a raw client
+    // on the same consumer answering "nak": the broker counts it as it counts an ack_wait that
+    // expired after a crash).
+    let (raw_url, raw_stream) = (url.clone(), stream.clone());
+    let own_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    own_rt.block_on(async move {
+        use async_nats::jetstream::{AckKind, consumer::PullConsumer};
+        let js = async_nats::jetstream::new(async_nats::connect(raw_url).await.unwrap());
+        let stream = js.get_stream(raw_stream).await.unwrap();
+        let consumer: PullConsumer = stream.get_consumer("worker_orderPlaced").await.unwrap();
+        for delivery in 1..=2 {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .expires(WAIT)
+                .messages()
+                .await
+                .unwrap();
+            let message = batch.next().await.unwrap().unwrap();
+            assert_eq!(message.info().unwrap().delivered, delivery);
+            message.ack_with(AckKind::Nak(None)).await.unwrap();
+        }
+    });
+
+    // The next process of `worker` is not given the message again: the broker gives up on it
+    // and says so, and the bus puts it in its dead-letter queue.
+    let worker = Bus::build(m, &url, config("worker"));
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let log = handled.clone();
+    worker
+        .order_placed
+        .on(move |o: &Order| log.lock().unwrap().push(o.id));
+    let errors = failures(&worker);
+    worker.start();
+    wait_until("the dead letter", || worker.link().stats().exhausted == 1);
+    block_on(worker.link().flush(WAIT)).unwrap();
+    assert!(handled.lock().unwrap().is_empty());
+    let letters = worker.core.dead_letters().list().unwrap();
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    let letter = &letters[0];
+    assert_eq!(
+        (
+            letter.event.as_str(),
+            letter.handler.as_deref(),
+            letter.attempts
+        ),
+        ("orderPlaced", None, 2)
+    );
+    assert_eq!(letter.payload, serde_json::json!({"id": 7, "item": "lost"}));
+    assert!(
+        letter.error.contains("consumer `worker_orderPlaced`") && letter.error.contains("used up"),
+        "{}",
+        letter.error
+    );
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(
+        (errors[0].kind(), errors[0].dead_letter()),
+        (FailureKind::Abandoned, Some(letter.id))
+    );
+    let (pending, ack_pending, _) = consumer_state(&url, &stream, "worker_orderPlaced");
+    assert_eq!((pending, ack_pending), (0, 0));
+
+    // Once the cause is fixed, it is re-dispatched from there like any dead letter.
+    worker.core.dead_letters().redispatch(letter.id).unwrap();
+    assert_eq!(*handled.lock().unwrap(), [7]);
+    assert!(worker.core.dead_letters().list().unwrap().is_empty());
+    assert!(block_on(shop.core.shutdown_with_timeout(WAIT)).is_clean());
+    assert!(block_on(worker.core.shutdown_with_timeout(WAIT)).is_clean());
+}
+
+#[test]
+fn a_queue_group_gives_each_plain_event_to_one_instance_of_the_service() {
+    let url = server!();
+    let m = manifest(&package("queue"));
+    let _cleanup = cleanup(&url, m);
+    // Two instances of `alpha` sharing `priceTick`; `beta` (one instance) gets every one.
+    let shared = |instance: &str| config("alpha").instance(instance).queue_group("priceTick");
+    let a1 = Bus::build(m, &url, shared("a1"));
+    let a2 = Bus::build(m, &url, shared("a2"));
+    let b = Bus::build(m, &url, config("beta"));
+    let alpha_got = Arc::new(Mutex::new(Vec::new()));
+    let beta_got = Arc::new(Mutex::new(Vec::new()));
+    for (bus, got) in [(&a1, &alpha_got), (&a2, &alpha_got), (&b, &beta_got)] {
+        let log = got.clone();
+        bus.price_tick
+            .on(move |t: &Tick| log.lock().unwrap().push(t.value as u32));
+        bus.start();
+    }
+    const TICKS: u32 = 40;
+    for value in 0..TICKS {
+        b.price_tick.emit(Tick {
+            value: f64::from(value),
+        });
+    }
+    block_on(b.link().flush(WAIT)).unwrap();
+    let distinct =
+        |got: &Mutex<Vec<u32>>| got.lock().unwrap().iter().collect::<BTreeSet<_>>().len();
+    wait_until("every tick at alpha", || {
+        distinct(&alpha_got) == TICKS as usize
+    });
+    // The emitter's service, though it shares the event, handles its own emit here only.
+    a1.price_tick.emit(Tick { value: 1000.0 });
+    wait_until("a1's tick at beta", || {
+        beta_got.lock().unwrap().contains(&1000)
+    });
+    wait_until("a1's tick skipped by the instance that received it", || {
+        a1.link().stats().skipped_own + a2.link().stats().skipped_own == 1
+    });
+    for bus in [&a1, &a2, &b] {
+        block_on(bus.link().flush(WAIT)).unwrap();
+    }
+    let mut alpha = alpha_got.lock().unwrap().clone();
+    alpha.sort_unstable();
+    let expected: Vec<u32> = (0..TICKS).chain([1000]).collect();
+    // Each tick once across both instances (without the queue group each would get all 40).
+    assert_eq!(alpha, expected);
+    assert_eq!(
+        a1.link().stats().delivered + a2.link().stats().delivered,
+        u64::from(TICKS)
+    );
+    let mut beta = beta_got.lock().unwrap().clone();
+    beta.sort_unstable();
+    assert_eq!(beta, expected);
+    for bus in [a1, a2, b] {
+        assert!(block_on(bus.core.shutdown_with_timeout(WAIT)).is_clean());
+    }
 }

@@ -62,6 +62,8 @@ pub struct NatsConfig {
     pub(crate) auth: Auth,
     pub(crate) root_certificates: Vec<PathBuf>,
     pub(crate) require_tls: bool,
+    /// Plain distributed events this service's instances share (a queue group each).
+    pub(crate) queue_groups: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -96,6 +98,7 @@ impl fmt::Debug for NatsConfig {
             .field("auth", &auth)
             .field("root_certificates", &self.root_certificates)
             .field("require_tls", &self.require_tls)
+            .field("queue_groups", &self.queue_groups)
             .finish()
     }
 }
@@ -164,6 +167,7 @@ impl NatsConfig {
             auth: Auth::None,
             root_certificates: Vec::new(),
             require_tls: false,
+            queue_groups: Vec::new(),
         }
     }
 
@@ -431,6 +435,25 @@ impl NatsConfig {
     /// ```
     pub fn require_tls(mut self, required: bool) -> Self {
         self.require_tls = required;
+        self
+    }
+
+    /// Shares the plain (not `persist: true`) distributed event `event` among the instances of
+    /// this service: each one it receives from another process goes to one instance only (a
+    /// NATS queue group named after the service), so instances split the work instead of each
+    /// handling every event. Other services still each get it. Call it once per event; an
+    /// event that is not plain and distributed fails `build()`. Persisted distributed events
+    /// are always shared this way (through the service's durable consumer).
+    ///
+    /// ```
+    /// use eventbus_runtime::nats::NatsConfig;
+    ///
+    /// // Every instance of `indexer` subscribes; each `blockSeen` is indexed by one of them.
+    /// let config = NatsConfig::new("indexer").queue_group("blockSeen");
+    /// assert!(format!("{config:?}").contains(r#"queue_groups: ["blockSeen"]"#));
+    /// ```
+    pub fn queue_group(mut self, event: impl Into<String>) -> Self {
+        self.queue_groups.push(event.into());
         self
     }
 

@@ -53,11 +53,21 @@ pub(crate) async fn start(core: &BusCore, link: &Arc<Link>) -> Result<(), NatsEr
     let routes: Vec<usize> = (0..link.routes.len())
         .filter(|&i| core.find(link.routes[i].name).is_ok())
         .collect();
-    let setup = link.handle.spawn(feeds(link.clone(), routes));
+    let setup = link.handle.spawn(feeds(link.clone(), routes.clone()));
     let feeds = match setup.await {
         Ok(feeds) => feeds?,
         Err(_) => return Err(NatsError::Setup("the NATS runtime stopped".into())),
     };
+    // Before any pull: a consumer gives up on a message when it next pulls.
+    let watching = link.handle.spawn(super::exhausted::watch(
+        link.clone(),
+        core.downgrade(),
+        routes,
+    ));
+    match watching.await {
+        Ok(watching) => watching?,
+        Err(_) => return Err(NatsError::Setup("the NATS runtime stopped".into())),
+    }
     let (sender, receiver) = mpsc::channel(QUEUE);
     let weak = core.downgrade();
     let delivering = link.clone();
@@ -94,42 +104,49 @@ async fn feeds(link: Arc<Link>, routes: Vec<usize>) -> Result<Vec<(usize, Feed)>
     };
     for index in routes {
         let route = &link.routes[index];
-        let feed = match &stream {
-            Some(stream) if route.persist => {
-                let name = consumer_name(&link, route);
-                // One extra delivery beyond the event's attempts: it is only used when a
-                // process died during the last attempt (a handler failure on the last
-                // attempt is dead-lettered and terminated, not redelivered).
-                let attempts = route.retry.map_or(1, |r| r.attempts);
-                let config = jetstream::consumer::pull::Config {
-                    durable_name: Some(name.clone()),
-                    description: Some(format!(
-                        "eventbus: `{}` for service `{}`",
-                        route.name, link.config.service
-                    )),
-                    deliver_policy: link.deliver_policy(),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: link.config.ack_wait,
-                    max_deliver: i64::from(attempts) + 1,
-                    filter_subject: route.subject.to_string(),
-                    max_ack_pending: i64::from(link.config.max_ack_pending),
-                    ..Default::default()
-                };
-                let consumer = stream.create_consumer(config).await.map_err(|e| {
-                    NatsError::Setup(format!(
-                        "consumer `{name}` on stream `{}`: {e}",
-                        link.stream
-                    ))
-                })?;
-                Feed::Stream(Box::new(consumer))
-            }
-            _ => Feed::Plain(
-                link.client
-                    .subscribe(route.subject.to_string())
-                    .await
-                    .map_err(|e| NatsError::Setup(format!("subscribe `{}`: {e}", route.subject)))?,
-            ),
-        };
+        let feed =
+            match &stream {
+                Some(stream) if route.persist => {
+                    let name = consumer_name(&link, route);
+                    // One extra delivery beyond the event's attempts: it is only used when a
+                    // process died during the last attempt (a handler failure on the last
+                    // attempt is dead-lettered and terminated, not redelivered).
+                    let attempts = route.retry.map_or(1, |r| r.attempts);
+                    let config = jetstream::consumer::pull::Config {
+                        durable_name: Some(name.clone()),
+                        description: Some(format!(
+                            "eventbus: `{}` for service `{}`",
+                            route.name, link.config.service
+                        )),
+                        deliver_policy: link.deliver_policy(),
+                        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                        ack_wait: link.config.ack_wait,
+                        max_deliver: i64::from(attempts) + 1,
+                        filter_subject: route.subject.to_string(),
+                        max_ack_pending: i64::from(link.config.max_ack_pending),
+                        ..Default::default()
+                    };
+                    let consumer = stream.create_consumer(config).await.map_err(|e| {
+                        NatsError::Setup(format!(
+                            "consumer `{name}` on stream `{}`: {e}",
+                            link.stream
+                        ))
+                    })?;
+                    Feed::Stream(Box::new(consumer))
+                }
+                _ => {
+                    let subject = route.subject.to_string();
+                    let subscribed = if route.queue_group {
+                        let group = link.config.service.clone();
+                        link.client.queue_subscribe(subject, group).await
+                    } else {
+                        link.client.subscribe(subject).await
+                    };
+                    Feed::Plain(subscribed.map_err(|e| {
+                        NatsError::Setup(format!("subscribe `{}`: {e}", route.subject))
+                    })?)
+                }
+            };
         feeds.push((index, feed));
     }
     Ok(feeds)
@@ -351,9 +368,11 @@ fn deliver(core: &BusCore, link: &Link, inbound: Inbound) {
         );
         return refuse(inbound, why);
     }
-    // Emitted here (or, for a stream, by an instance of this service): delivered already.
-    let own = received.source == link.source
-        || (inbound.stream.is_some() && same_service(&received.source, &link.source));
+    // Emitted here (or, when the service's instances share the event — a stream, a queue
+    // group — by an instance of this service): delivered already.
+    let shared = inbound.stream.is_some() || route.queue_group;
+    let own =
+        received.source == link.source || (shared && same_service(&received.source, &link.source));
     if own {
         add(&link.counters.skipped_own);
         if let Some((_, outcome)) = inbound.stream {

@@ -34,6 +34,7 @@ pub(crate) struct Counters {
     pub(crate) terminated: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) ack_failed: AtomicU64,
+    pub(crate) exhausted: AtomicU64,
 }
 
 pub(crate) fn add(counter: &AtomicU64) {
@@ -147,6 +148,8 @@ pub(crate) struct Route {
     pub(crate) kind: String,
     pub(crate) persist: bool,
     pub(crate) retry: Option<Retry>,
+    /// A plain event this service's instances share through a queue group.
+    pub(crate) queue_group: bool,
 }
 
 /// Whether the stream is set up: `None` while trying, then the outcome.
@@ -423,6 +426,13 @@ impl Link {
                 self.client.connection_state(),
                 async_nats::connection::State::Connected
             ),
+            // The client counts its first connection too.
+            reconnects: self
+                .client
+                .statistics()
+                .connects
+                .load(Ordering::Relaxed)
+                .saturating_sub(1),
             published: get(&c.published),
             publish_retries: get(&c.publish_retries),
             duplicates: get(&c.duplicates),
@@ -435,6 +445,7 @@ impl Link {
             terminated: get(&c.terminated),
             malformed: get(&c.malformed),
             ack_failed: get(&c.ack_failed),
+            exhausted: get(&c.exhausted),
             pending: self.owed.count(),
         }
     }

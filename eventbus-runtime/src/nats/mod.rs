@@ -11,9 +11,12 @@
 //!   stored once); each service reads it through a durable consumer of its own (shared by its
 //!   instances), so a service that was down receives what it missed; a delivery is
 //!   acknowledged once every handler succeeded, redelivered by the broker after the event's
-//!   `retry` backoff when one failed, and dead-lettered after the last attempt.
+//!   `retry` backoff when one failed, and dead-lettered after the last attempt. A message whose
+//!   deliveries were all used up without an acknowledgement (the processes handling it died)
+//!   is dead-lettered too, from the broker's `MAX_DELIVERIES` advisory.
 //! - Other distributed events are plain NATS publish/subscribe: every connected process gets
-//!   them, at most once.
+//!   them, at most once; or, for an event named in [`NatsConfig::queue_group`], one instance
+//!   of each service.
 //!
 //! ```no_run
 //! use eventbus_runtime::BusCore;
@@ -34,6 +37,7 @@
 
 mod config;
 mod consume;
+mod exhausted;
 mod link;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,17 +99,41 @@ pub(crate) fn attach(
         message,
     };
     config.check().map_err(invalid)?;
+    for name in &config.queue_groups {
+        match manifest.events.iter().find(|e| e.name == name.as_str()) {
+            Some(meta) if meta.scope.is_distributed() && !meta.persist => {}
+            Some(meta) if meta.scope.is_distributed() => {
+                return Err(invalid(format!(
+                    "NatsConfig::queue_group(\"{name}\"): `{name}` is `persist: true`; its \
+                     service's instances already share it through their durable consumer, \
+                     remove the call"
+                )));
+            }
+            Some(_) => {
+                return Err(invalid(format!(
+                    "NatsConfig::queue_group(\"{name}\"): `{name}` is a local event; give it \
+                     `scope: distributed` in the manifest or remove the call"
+                )));
+            }
+            None => {
+                return Err(invalid(format!(
+                    "NatsConfig::queue_group(\"{name}\"): the manifest has no event `{name}`"
+                )));
+            }
+        }
+    }
     let routes = manifest
         .events
         .iter()
         .zip(configs)
         .filter(|(meta, _)| meta.scope.is_distributed())
-        .map(|(meta, config)| link::Route {
+        .map(|(meta, event)| link::Route {
             name: meta.name,
             subject: format!("{}.events.{}", manifest.package, meta.name).into(),
             kind: format!("{}.{}", manifest.package, meta.name),
             persist: meta.persist,
-            retry: config.retry,
+            retry: event.retry,
+            queue_group: !meta.persist && config.queue_groups.iter().any(|g| g == meta.name),
         })
         .collect();
     Link::open(manifest, routes, &url, config)
@@ -274,6 +302,9 @@ impl error::Error for NatsError {}
 pub struct NatsStats {
     /// Whether the connection is up now.
     pub connected: bool,
+    /// How many times the connection was re-established after it was lost (a broker restart,
+    /// a failover to another server of the cluster).
+    pub reconnects: u64,
     /// Events published: handed to the connection (plain), or acknowledged by the stream
     /// (persisted).
     pub published: u64,
@@ -303,6 +334,10 @@ pub struct NatsStats {
     pub malformed: u64,
     /// Acknowledgements that could not be sent (the broker redelivers those events).
     pub ack_failed: u64,
+    /// Events the broker stopped delivering to this service because their deliveries were used
+    /// up without an acknowledgement (its `MAX_DELIVERIES` advisory), put in this bus's
+    /// dead-letter queue (each was reported as `FailureKind::Abandoned`).
+    pub exhausted: u64,
     /// Publishes and deliveries not yet settled with the broker.
     pub pending: u64,
 }
