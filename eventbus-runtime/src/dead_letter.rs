@@ -53,10 +53,14 @@ pub enum DeadLetterReason {
     /// The bus was shut down: the emit was refused, or the work was still pending at the
     /// shutdown deadline (or its runtime stopped).
     ShutDown,
+    /// NATS JetStream used up a persisted distributed event's deliveries without an
+    /// acknowledgement (the processes handling it crashed or stopped): see `docs/nats.md`.
+    DeliveriesExhausted,
 }
 
 impl DeadLetterReason {
-    /// `failed`, `circuit_open`, `overflow` or `shut_down` (as serialised).
+    /// `failed`, `circuit_open`, `overflow`, `shut_down` or `deliveries_exhausted` (as
+    /// serialised).
     ///
     /// ```
     /// use eventbus_runtime::DeadLetterReason;
@@ -70,6 +74,7 @@ impl DeadLetterReason {
             DeadLetterReason::CircuitOpen => "circuit_open",
             DeadLetterReason::Overflow => "overflow",
             DeadLetterReason::ShutDown => "shut_down",
+            DeadLetterReason::DeliveriesExhausted => "deliveries_exhausted",
         }
     }
 }

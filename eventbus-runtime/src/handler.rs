@@ -122,6 +122,10 @@ pub enum FailureKind {
     /// not fit the payload type: it was refused (terminated, on JetStream) and not delivered.
     /// The payload is the message as received (a JSON string when it is not JSON).
     Malformed,
+    /// A persisted distributed event's JetStream deliveries were used up (`max_deliver`) without
+    /// an acknowledgement, typically because the processes handling it crashed: NATS stopped
+    /// delivering it and it went to the dead-letter queue (see `docs/nats.md`).
+    DeliveriesExhausted,
 }
 
 impl FailureKind {
@@ -150,6 +154,7 @@ impl FailureKind {
             FailureKind::NotStored => "not_stored",
             FailureKind::NotPublished => "not_published",
             FailureKind::Malformed => "malformed",
+            FailureKind::DeliveriesExhausted => "deliveries_exhausted",
         }
     }
 }
@@ -378,6 +383,7 @@ impl fmt::Display for HandlerFailure {
             FailureKind::NotStored => "was not stored",
             FailureKind::NotPublished => "was not published",
             FailureKind::Malformed => "was refused a malformed message",
+            FailureKind::DeliveriesExhausted => "ran out of deliveries",
         };
         write!(
             f,

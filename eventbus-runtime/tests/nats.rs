@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use eventbus_runtime::nats::{NatsConfig, NatsLink};
 use eventbus_runtime::{
-    BusBuilder, BusCore, Event, EventMeta, FailureKind, FromCore, HandlerFailure, Jitter,
-    ManifestMeta, PersistError, PersistedEvent, Policies, Retry, Scope, UiDirection,
+    BusBuilder, BusCore, DeadLetterReason, Event, EventMeta, FailureKind, FromCore, HandlerFailure,
+    Jitter, ManifestMeta, PersistError, PersistedEvent, Policies, Retry, Scope, UiDirection,
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -1324,6 +1324,7 @@ fn a_message_whose_deliveries_are_used_up_is_dead_lettered_not_lost() {
         ),
         ("orderPlaced", None, 2)
     );
+    assert_eq!(letter.reason, DeadLetterReason::DeliveriesExhausted);
     assert_eq!(letter.payload, serde_json::json!({"id": 7, "item": "lost"}));
     assert!(
         letter.error.contains("consumer `worker_orderPlaced`") && letter.error.contains("used up"),
@@ -1334,7 +1335,7 @@ fn a_message_whose_deliveries_are_used_up_is_dead_lettered_not_lost() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(
         (errors[0].kind(), errors[0].dead_letter()),
-        (FailureKind::Abandoned, Some(letter.id))
+        (FailureKind::DeliveriesExhausted, Some(letter.id))
     );
     let (pending, ack_pending, _) = consumer_state(&url, &stream, "worker_orderPlaced");
     assert_eq!((pending, ack_pending), (0, 0));

@@ -160,7 +160,7 @@ impl Watcher {
                 event: event.to_owned(),
                 handler: None,
                 handler_id: None,
-                reason: DeadLetterReason::ShutDown,
+                reason: DeadLetterReason::DeliveriesExhausted,
                 error: error.clone(),
                 attempts,
                 batch: false,
@@ -171,7 +171,7 @@ impl Watcher {
             let mut failure = HandlerFailure::other(
                 event,
                 None,
-                FailureKind::Abandoned,
+                FailureKind::DeliveriesExhausted,
                 error,
                 attempts,
                 payload,
