@@ -2,10 +2,16 @@
 //! full report; a good one writes `OUT_DIR/events.rs` and asks cargo to watch the file.
 //!
 //! The first tests re-run their own binary as the "build script" so that `process::exit` can be
-//! observed; the last builds a real consumer crate with cargo (see [`Consumer`]).
+//! observed; the last builds a real consumer crate with cargo (see
+//! `a_consumer_crate_builds_fails_and_rebuilds_through_cargo`).
+
+#[path = "../../tests/support/scratch.rs"]
+mod scratch;
 
 use std::path::Path;
 use std::process::Command;
+
+use scratch::Scratch;
 
 const CHILD: &str = "EVENTBUS_TEST_COMPILE_CHILD";
 
@@ -70,19 +76,6 @@ fn a_good_manifest_writes_the_file_and_watches_it() {
 
 // ---- a real consumer crate, built by cargo ---------------------------------------------------
 
-/// A scratch crate outside the workspace on the build-script route: `eventbus` (default
-/// features) is its only dependency, `eventbus-codegen` its build-dependency, `Builder` in its
-/// `build.rs`. Inside the workspace (`tests/build-script`) features unify with the facade's
-/// dev-dependencies, so only a crate of its own proves the default-feature build.
-///
-/// It lives in `<target>/tmp/build-script-consumer` and builds into `<target>/scratch`, the
-/// target dir `eventbus-macros/tests/rebuild.rs` uses too, so the dependencies compile once
-/// for both. `--offline` with a copy of the workspace's `Cargo.lock`.
-struct Consumer {
-    dir: std::path::PathBuf,
-    target: std::path::PathBuf,
-}
-
 const CONSUMER_BUILD_RS: &str = r#"fn main() {
     eventbus_codegen::Builder::new("events.yaml").build().unwrap();
 }
@@ -119,67 +112,23 @@ events:
   ping: { payload: Pingg }
 ";
 
-impl Consumer {
-    fn write(&self, path: &str, text: &str) {
-        let path = self.dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn cargo(&self, command: &str) -> std::process::Output {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        Command::new(cargo)
-            .args([command, "--offline", "--color", "never"])
-            .current_dir(&self.dir)
-            .env("CARGO_TARGET_DIR", &self.target)
-            // The same settings as eventbus-macros/tests/rebuild.rs, to share its build.
-            .env("CARGO_PROFILE_DEV_DEBUG", "0")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .output()
-            .expect("cannot run cargo")
-    }
-
-    /// `cargo run`: the program's stdout and cargo's stderr; fails the test if the build fails.
-    fn run(&self) -> (String, String) {
-        let out = self.cargo("run");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success(),
-            "cargo run failed:\n{stderr}\n{stdout}"
-        );
-        (stdout, stderr)
-    }
-}
-
 fn modified(path: &Path) -> std::time::SystemTime {
     std::fs::metadata(path).unwrap().modified().unwrap()
 }
 
+/// A scratch crate outside the workspace on the build-script route: `eventbus` (default
+/// features) is its only dependency, `eventbus-codegen` its build-dependency, `Builder` in its
+/// `build.rs`. Inside the workspace (`tests/build-script`) features unify with the facade's
+/// dev-dependencies, so only a crate of its own proves the default-feature build.
 #[test]
 fn a_consumer_crate_builds_fails_and_rebuilds_through_cargo() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let consumer = Consumer {
-        dir: tmp.join("build-script-consumer"),
-        target: tmp.parent().unwrap().join("scratch"),
-    };
-    consumer.write(
-        "Cargo.toml",
+    let consumer = Scratch::new(
+        "build-script-consumer",
+        "eventbus-scratch-build-script",
         &format!(
-            "[package]\nname = \"eventbus-scratch-build-script\"\nversion = \"0.0.0\"\n\
-             edition = \"2024\"\npublish = false\n\n\
-             [dependencies]\neventbus = {{ path = {:?} }}\n\n\
-             [build-dependencies]\neventbus-codegen = {{ path = {:?}, default-features = false }}\n\n\
-             # Not a member of the repository's workspace.\n[workspace]\n",
-            repo.to_str().unwrap(),
-            repo.join("codegen").to_str().unwrap()
+            "[build-dependencies]\neventbus-codegen = {{ path = {:?}, default-features = false }}\n\n",
+            env!("CARGO_MANIFEST_DIR")
         ),
-    );
-    consumer.write(
-        "Cargo.lock",
-        &std::fs::read_to_string(repo.join("Cargo.lock")).unwrap(),
     );
     consumer.write("build.rs", CONSUMER_BUILD_RS);
     consumer.write("src/main.rs", CONSUMER_MAIN_RS);
@@ -207,10 +156,10 @@ fn a_consumer_crate_builds_fails_and_rebuilds_through_cargo() {
         .set_modified(past)
         .unwrap();
     consumer.write("events.yaml", CONSUMER_EVENTS);
-    let (out, stderr) = consumer.run();
+    let (out, compiled) = consumer.run();
     assert!(
-        stderr.contains("Compiling eventbus-scratch-build-script"),
-        "touching the manifest did not rerun the build script:\n{stderr}"
+        compiled,
+        "touching the manifest did not rerun the build script"
     );
     assert_eq!(out, format!("{out_dir}\nping 7\n"));
     assert_eq!(
@@ -221,22 +170,11 @@ fn a_consumer_crate_builds_fails_and_rebuilds_through_cargo() {
 
     // (b) A broken manifest fails `cargo build` with the report: position, message, hint.
     consumer.write("events.yaml", CONSUMER_BROKEN);
-    let failed = consumer.cargo("build");
-    let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert!(
-        !failed.status.success(),
-        "a broken manifest built:\n{stderr}"
-    );
-    for expected in [
+    consumer.build_fails_with(&[
         "events.yaml:6:20",
         "unknown type `Pingg`",
         "did you mean `Ping`?",
-    ] {
-        assert!(
-            stderr.contains(expected),
-            "`{expected}` missing from:\n{stderr}"
-        );
-    }
+    ]);
 
     // Fixing the manifest alone (no Rust file touched) makes it build again.
     consumer.write("events.yaml", CONSUMER_EVENTS);

@@ -20,6 +20,28 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `eventbus store query --db <db> <args>`, which must succeed: its stdout.
+fn query(db: &Path, args: &[&str]) -> String {
+    let mut all = vec!["store", "query", "--db", db.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = eventbus(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// An event of this package's manifest, as the runtime stores it.
+fn stamped<'a>(event: &'a str, payload: &'a str, time: Timestamp) -> NewEvent<'a> {
+    NewEvent {
+        id: EventId::new_v4(),
+        event,
+        time,
+        payload,
+        package: "demo",
+        manifest_version: 1,
+        fingerprint: "00000000000000aa",
+    }
+}
+
 /// A store with five events, three `packageInstall` and two `ping`, one an hour from
 /// 2024-05-01T12:00:00Z on; 1–4 processed, 5 pending.
 fn store(name: &str) -> (PathBuf, PathBuf) {
@@ -52,14 +74,12 @@ fn store(name: &str) -> (PathBuf, PathBuf) {
     let events: Vec<NewEvent<'_>> = payloads
         .iter()
         .enumerate()
-        .map(|(i, (event, payload))| NewEvent {
-            id: EventId::new_v4(),
-            event,
-            time: Timestamp::from_millis(base + i as i64 * 3_600_000),
-            payload,
-            package: "demo",
-            manifest_version: 1,
-            fingerprint: "00000000000000aa",
+        .map(|(i, (event, payload))| {
+            stamped(
+                event,
+                payload,
+                Timestamp::from_millis(base + i as i64 * 3_600_000),
+            )
         })
         .collect();
     store.append(&events).unwrap();
@@ -77,16 +97,7 @@ fn store(name: &str) -> (PathBuf, PathBuf) {
 #[test]
 fn query_prints_a_readable_table() {
     let (dir, db) = store("table");
-    let out = eventbus(&[
-        "store",
-        "query",
-        "--db",
-        db.to_str().unwrap(),
-        "--event",
-        "packageInstall",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let stdout = query(&db, &["--event", "packageInstall"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     assert_eq!(
@@ -112,13 +123,10 @@ fn query_prints_a_readable_table() {
 #[test]
 fn query_filters_orders_limits_and_prints_json() {
     let (dir, db) = store("filters");
-    let db = db.to_str().unwrap();
     let sequences = |args: &[&str]| -> Vec<u64> {
-        let mut all = vec!["store", "query", "--db", db, "--format", "json"];
+        let mut all = vec!["--format", "json"];
         all.extend_from_slice(args);
-        let out = eventbus(&all);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        text(&out.stdout)
+        query(&db, &all)
             .lines()
             .map(|line| {
                 serde_json::from_str::<serde_json::Value>(line).unwrap()["sequence"]
@@ -151,10 +159,11 @@ fn query_filters_orders_limits_and_prints_json() {
     // Every stored event is older than an hour.
     assert_eq!(sequences(&["--since", "1h"]), Vec::<u64>::new());
 
-    let out = eventbus(&[
-        "store", "query", "--db", db, "--event", "ping", "--format", "json", "--limit", "1",
-    ]);
-    let record: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let out = query(
+        &db,
+        &["--event", "ping", "--format", "json", "--limit", "1"],
+    );
+    let record: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(record["event"], "ping");
     assert_eq!(record["payload"], 1);
     assert_eq!(record["status"], "processed");
@@ -245,15 +254,7 @@ fn file_and_argument_problems_are_one_line_and_exit_2() {
 fn append_now(db: &Path, event: &str, payload: &str) -> u64 {
     let store = SqliteStore::open(db).unwrap();
     let appended = store
-        .append(&[NewEvent {
-            id: EventId::new_v4(),
-            event,
-            time: Timestamp::now(),
-            payload,
-            package: "demo",
-            manifest_version: 1,
-            fingerprint: "00000000000000aa",
-        }])
+        .append(&[stamped(event, payload, Timestamp::now())])
         .unwrap();
     appended[0].sequence
 }
@@ -268,18 +269,7 @@ fn query_by_event_since_an_hour_shows_the_recent_matching_events_only() {
         r#"{"dnpName":"lighthouse","status":"done"}"#,
     );
     append_now(&db, "ping", "3");
-    let out = eventbus(&[
-        "store",
-        "query",
-        "--db",
-        db.to_str().unwrap(),
-        "--event",
-        "packageInstall",
-        "--since",
-        "1h",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let stdout = query(&db, &["--event", "packageInstall", "--since", "1h"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "the header and one event: {stdout}");
     assert!(lines[0].starts_with("SEQ  TIME"), "{stdout}");

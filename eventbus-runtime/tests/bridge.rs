@@ -121,10 +121,7 @@ async fn start(config: BridgeConfig) -> Server {
     let seen = levels.clone();
     level.on(move |l: &Level| seen.lock().unwrap().push(l.value));
     let bridge = Bridge::new(&core, config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = bridge.router().merge(bridge.metrics_router());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = listen(bridge.router().merge(bridge.metrics_router())).await;
     Server {
         _dir: dir,
         core,
@@ -136,6 +133,14 @@ async fn start(config: BridgeConfig) -> Server {
         bridge,
         addr,
     }
+}
+
+/// Serves `router` on an ephemeral loopback port: its address.
+async fn listen(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
 }
 
 fn config() -> BridgeConfig {
@@ -168,7 +173,15 @@ impl Hello {
 }
 
 async fn upgrade(server: &Server, hello: Hello) -> Result<Socket, tungstenite::Error> {
-    let url = format!("ws://{}/events{}", server.addr, hello.query);
+    upgrade_at(server.addr, hello).await
+}
+
+/// [`upgrade`] for a bridge served at `addr`.
+async fn upgrade_at(
+    addr: std::net::SocketAddr,
+    hello: Hello,
+) -> Result<Socket, tungstenite::Error> {
+    let url = format!("ws://{addr}/events{}", hello.query);
     let mut request = url.into_client_request().unwrap();
     let headers = request.headers_mut();
     if !hello.no_subprotocol {
@@ -205,7 +218,12 @@ async fn refused(server: &Server, hello: Hello) -> u16 {
 
 /// Connects with the token in the header and reads the welcome frame.
 async fn connect(server: &Server, query: &str) -> (Socket, Value) {
-    let mut socket = upgrade(server, Hello::token().query(query))
+    connect_at(server.addr, query).await
+}
+
+/// [`connect`] to a bridge served at `addr`.
+async fn connect_at(addr: std::net::SocketAddr, query: &str) -> (Socket, Value) {
+    let mut socket = upgrade_at(addr, Hello::token().query(query))
         .await
         .expect("the upgrade succeeds");
     let welcome = next(&mut socket).await;
@@ -1252,20 +1270,9 @@ async fn stored_events_that_never_cross_are_not_replayed() {
         audit.emit(n).unwrap();
     }
     let bridge = Bridge::new(&core, config());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = bridge.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let addr = listen(bridge.router()).await;
     for query in ["since=0", "history=10"] {
-        let mut request = format!("ws://{addr}/events?{query}&token={TOKEN}")
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "cloudevents.json".parse().unwrap(),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let welcome = next(&mut socket).await;
+        let (mut socket, welcome) = connect_at(addr, &format!("?{query}")).await;
         assert_eq!(welcome["data"]["history"], 0, "{query}: {welcome}");
         status.emit(Status { text: query.into() });
         let frame = next(&mut socket).await;
@@ -1283,19 +1290,8 @@ async fn without_a_store_every_event_is_live_only() {
     let notice: PersistedEvent<Notice> =
         PersistedEvent::new(&core, MANIFEST.event("notice").unwrap());
     let bridge = Bridge::new(&core, config());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = bridge.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let mut request = format!("ws://{addr}/events?since=5&token={TOKEN}")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "cloudevents.json".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let welcome = next(&mut socket).await;
+    let addr = listen(bridge.router()).await;
+    let (mut socket, welcome) = connect_at(addr, "?since=5").await;
     assert_eq!(welcome["data"]["sequence"], Value::Null);
     assert_eq!(welcome["data"]["resumed"], false);
     notice.emit(notice_of(1)).unwrap();
@@ -1304,15 +1300,7 @@ async fn without_a_store_every_event_is_live_only() {
     assert!(frame.get("sequence").is_none(), "{frame}");
 
     // `history` has nothing to replay: said so, and only live events follow.
-    let mut request = format!("ws://{addr}/events?history=5&token={TOKEN}")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "cloudevents.json".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let welcome = next(&mut socket).await;
+    let (mut socket, welcome) = connect_at(addr, "?history=5").await;
     assert_eq!(welcome["data"]["sequence"], Value::Null);
     assert_eq!(welcome["data"]["resumed"], false);
     assert_eq!(welcome["data"]["history"], 0);
@@ -1462,18 +1450,10 @@ async fn serve_runs_the_bridge_on_its_own() {
         .unwrap();
     let serving = core.clone();
     let server = tokio::spawn(async move { bridge::serve(addr, &serving, config()).await });
-    let url = format!("ws://{addr}/events");
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut socket = loop {
-        let mut request = url.as_str().into_client_request().unwrap();
-        let headers = request.headers_mut();
-        headers.insert(
-            "Sec-WebSocket-Protocol",
-            "cloudevents.json".parse().unwrap(),
-        );
-        headers.insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((socket, _)) => break socket,
+        match upgrade_at(addr, Hello::token()).await {
+            Ok(socket) => break socket,
             Err(tungstenite::Error::Io(_)) if !server.is_finished() => {
                 assert!(
                     tokio::time::Instant::now() < deadline,

@@ -60,6 +60,13 @@ const RETRY_3: Retry = Retry {
     max_backoff: Duration::from_secs(1),
 };
 
+/// Two attempts, 100 ms apart.
+const RETRY_2: Retry = Retry {
+    attempts: 2,
+    backoff: Duration::from_millis(100),
+    max_backoff: Duration::from_millis(100),
+};
+
 fn with_retry(retry: Retry) -> Policies {
     Policies {
         retry: Some(retry),
@@ -1313,103 +1320,38 @@ fn the_builder_rejects_bad_values_with_the_event_name() {
 // Failures through `tracing`
 
 #[cfg(feature = "tracing")]
+#[path = "support/recorder.rs"]
+mod recorder;
+
+#[cfg(feature = "tracing")]
 mod traced {
+    use super::recorder::{Logged, Recorder};
     use super::*;
-    use std::collections::BTreeMap;
-    use std::fmt::Debug;
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Level, Metadata};
-
-    /// One `tracing` event: its level, target and fields as text.
-    #[derive(Debug, Clone)]
-    struct Logged {
-        level: Level,
-        target: String,
-        fields: BTreeMap<String, String>,
-    }
-
-    impl Logged {
-        fn field(&self, name: &str) -> &str {
-            self.fields
-                .get(name)
-                .map(String::as_str)
-                .unwrap_or_else(|| panic!("no field `{name}` in {self:?}"))
-        }
-    }
-
-    impl Visit for Logged {
-        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-            self.fields
-                .insert(field.name().to_owned(), format!("{value:?}"));
-        }
-
-        fn record_str(&mut self, field: &Field, value: &str) {
-            self.fields
-                .insert(field.name().to_owned(), value.to_owned());
-        }
-    }
-
-    /// A subscriber that records every event (no spans): enough to see what the bus logs
-    /// without a formatting subscriber.
-    #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<Logged>>>);
-
-    impl tracing::Subscriber for Recorder {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            let mut logged = Logged {
-                level: *event.metadata().level(),
-                target: event.metadata().target().to_owned(),
-                fields: BTreeMap::new(),
-            };
-            event.record(&mut logged);
-            self.0.lock().unwrap().push(logged);
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
+    use tracing::Level;
 
     // The paused test runtime runs on this thread, retries included, so the thread's default
     // subscriber sees every failure.
     #[tokio::test(start_paused = true)]
     async fn failures_are_logged_as_a_warning_while_retried_then_as_an_error() {
-        let retry = Retry {
-            attempts: 2,
-            backoff: ms(100),
-            max_backoff: ms(100),
-        };
-        // tracing caches per callsite whether any subscriber wants it. With only a
-        // thread-scoped subscriber in the process, that cache may be computed on another test's
-        // thread, which has none: the recorder then missed events (about one run in ten). So:
-        // register the bus's two callsites first, then, with the recorder installed, recompute
-        // every cached interest on this thread.
+        // Registers the bus's two callsites before the recorder is installed (see
+        // `Recorder::install`).
         {
-            let (core, job) = job_bus(with_retry(retry), |b| b);
+            let (core, job) = job_bus(with_retry(RETRY_2), |b| b);
             core.on_failure(|_| ());
             job.on(|_| Err::<(), _>("warm-up"));
             job.emit(0);
             sleep(ms(150)).await;
         }
-        let recorder = Recorder::default();
-        let _default = tracing::subscriber::set_default(recorder.clone());
-        let (core, job) = job_bus(with_retry(retry), |b| b);
+        let (recorder, _default) = Recorder::install();
+        let (core, job) = job_bus(with_retry(RETRY_2), |b| b);
+        // Again after building the bus: without it the warning was missed in most runs of
+        // the whole binary.
         tracing::callsite::rebuild_interest_cache();
         job.on_labeled("mailer", |_| Err::<(), _>("smtp down"));
         job.emit(7);
         sleep(ms(150)).await;
 
-        let logged: Vec<Logged> = taken(&recorder.0)
-            .into_iter()
-            .filter(|l| l.target == "eventbus")
-            .collect();
+        let logged: Vec<Logged> = recorder.take("eventbus");
         let levels: Vec<Level> = logged.iter().map(|l| l.level).collect();
         assert_eq!(levels, [Level::WARN, Level::ERROR], "{logged:#?}");
         for (entry, attempt) in logged.iter().zip(["1", "2"]) {
@@ -1738,12 +1680,7 @@ impl Drop for DropCounter {
 
 #[tokio::test(start_paused = true)]
 async fn an_async_call_past_its_timeout_is_cancelled_retried_then_dead_lettered() {
-    let retry = Retry {
-        attempts: 2,
-        backoff: ms(100),
-        max_backoff: ms(100),
-    };
-    let (core, job) = job_bus(with_retry(retry), |b| b);
+    let (core, job) = job_bus(with_retry(RETRY_2), |b| b);
     let failures = failures(&core);
     let started = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));

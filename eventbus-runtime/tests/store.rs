@@ -1483,93 +1483,49 @@ mod catch_up {
 // A forgotten recovery is logged
 
 #[cfg(feature = "tracing")]
+#[path = "support/recorder.rs"]
+mod recorder;
+
+#[cfg(feature = "tracing")]
 mod forgotten_recovery {
+    use super::recorder::Recorder;
     use super::*;
-    use std::collections::BTreeMap;
-    use std::fmt::Debug;
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Level, Metadata};
+    use tracing::Level;
 
-    /// One `tracing` event: its level, target and fields as text.
-    #[derive(Debug, Clone)]
-    struct Logged {
-        level: Level,
-        target: String,
-        fields: BTreeMap<String, String>,
-    }
-
-    impl Visit for Logged {
-        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-            self.fields
-                .insert(field.name().to_owned(), format!("{value:?}"));
-        }
-    }
-
-    /// A subscriber that records every event (no spans).
-    #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<Logged>>>);
-
-    impl Recorder {
-        fn store_events(&self) -> Vec<Logged> {
-            let logged = std::mem::take(&mut *self.0.lock().unwrap());
-            logged
-                .into_iter()
-                .filter(|l| l.target == "eventbus::store")
-                .collect()
-        }
-    }
-
-    impl tracing::Subscriber for Recorder {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            let mut logged = Logged {
-                level: *event.metadata().level(),
-                target: event.metadata().target().to_owned(),
-                fields: BTreeMap::new(),
-            };
-            event.record(&mut logged);
-            self.0.lock().unwrap().push(logged);
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
+    /// A store with the events an earlier run left: three stored, one of them processed.
+    fn earlier_run(dir: &TempDir) {
+        let store = open(dir);
+        store
+            .append(&[
+                new_event("counter", "1"),
+                new_event("counter", "2"),
+                new_event("counter", "3"),
+            ])
+            .unwrap();
+        store.set_status(&[(2, Status::Processed)]).unwrap();
     }
 
     #[test]
     fn building_a_bus_over_pending_events_of_an_earlier_run_warns_to_call_recover() {
-        let recorder = Recorder::default();
-        let _default = tracing::subscriber::set_default(recorder.clone());
+        // Logs the warning once before the recorder is installed (see `Recorder::install`).
+        let warm_up = dir();
+        earlier_run(&warm_up);
+        drop(bus_on(open(&warm_up)));
+
+        let (recorder, _default) = Recorder::install();
         let dir = dir();
-        {
-            // An earlier run stored three events and finished one of them.
-            let store = open(&dir);
-            store
-                .append(&[
-                    new_event("counter", "1"),
-                    new_event("counter", "2"),
-                    new_event("counter", "3"),
-                ])
-                .unwrap();
-            store.set_status(&[(2, Status::Processed)]).unwrap();
-        }
+        earlier_run(&dir);
         assert!(
-            recorder.store_events().is_empty(),
+            recorder.take("eventbus::store").is_empty(),
             "opening alone says nothing"
         );
 
         let bus = bus_on(open(&dir));
-        let logged = recorder.store_events();
+        let logged = recorder.take("eventbus::store");
         assert_eq!(logged.len(), 1, "{logged:#?}");
         assert_eq!(logged[0].level, Level::WARN);
-        assert_eq!(logged[0].fields["pending"], "2");
-        let message = &logged[0].fields["message"];
+        assert_eq!(logged[0].field("pending"), "2");
+        let message = logged[0].field("message");
         assert!(
             message.starts_with("2 events stored by an earlier run are still pending")
                 && message.contains("call recover()"),
@@ -1583,6 +1539,6 @@ mod forgotten_recovery {
         bus.core.flush_event_store().unwrap();
         drop(bus);
         let _next = bus_on(open(&dir));
-        assert!(recorder.store_events().is_empty());
+        assert!(recorder.take("eventbus::store").is_empty());
     }
 }
