@@ -1,5 +1,9 @@
 //! Async handlers: a bounded pool of calls per handler, fed by a bounded queue. `on_async`
 //! feeds it events, `on_batch_async` batches.
+//!
+//! The queue and the call in progress hold the payload as a [`share::Item`](crate::share):
+//! the async handlers of one emit share one copy of it (kept for retries and dead letters),
+//! and each call of a handler gets its own clone.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -17,6 +21,7 @@ use crate::handler::FailureKind;
 use crate::listeners::{BoxError, CallError};
 use crate::options::HandlerInfo;
 use crate::retry::Pending;
+use crate::share::Item;
 use crate::shared::{EventCtx, Next};
 
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
@@ -24,7 +29,7 @@ pub(crate) type AsyncFn<T> = Box<dyn Fn(T) -> BoxFuture + Send + Sync>;
 
 struct PoolState<T> {
     /// Each waiting event with the delivery scope of its emit (see `store::track`).
-    queue: VecDeque<(T, crate::store::track::Carried)>,
+    queue: VecDeque<(Item<T>, crate::store::track::Carried)>,
     running: usize,
 }
 
@@ -91,9 +96,14 @@ impl<T: Payload> AsyncPool<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// [`submit_item`](Self::submit_item) with a payload of its own.
+    pub(crate) fn submit(self: &Arc<Self>, payload: T) {
+        self.submit_item(Item::Owned(payload));
+    }
+
     /// Starts a call if a slot is free, else queues the event, else dead-letters it. Never
     /// waits.
-    pub(crate) fn submit(self: &Arc<Self>, payload: T) {
+    pub(crate) fn submit_item(self: &Arc<Self>, payload: Item<T>) {
         let runtime = &self.ctx.shared.runtime;
         if runtime.is_abandoned() {
             drop(Pending::new(
@@ -141,7 +151,7 @@ impl<T: Payload> AsyncPool<T> {
     }
 
     /// One slot: handles events until the queue is empty.
-    async fn work(self: Arc<Self>, first: (T, crate::store::track::Carried)) {
+    async fn work(self: Arc<Self>, first: (Item<T>, crate::store::track::Carried)) {
         // Frees the slot even if this future is dropped unfinished.
         struct Slot<'a, T>(&'a Mutex<PoolState<T>>);
         impl<T> Drop for Slot<'_, T> {
@@ -170,7 +180,7 @@ impl<T: Payload> AsyncPool<T> {
     }
 
     /// All attempts at one event.
-    async fn process(&self, payload: T) {
+    async fn process(&self, payload: Item<T>) {
         let runtime = &self.ctx.shared.runtime;
         let batch = self.config.batch;
         let mut pending = Pending::new(self.ctx.clone(), self.info.clone(), payload, 0, batch);
@@ -198,7 +208,7 @@ impl<T: Payload> AsyncPool<T> {
             // latency histogram of an instrumented bus.
             let start = self.ctx.shared.instrumented.then(Instant::now);
             let call = catch_unwind(AssertUnwindSafe(|| {
-                (self.handler)(pending.payload().clone())
+                (self.handler)(pending.payload().get().clone())
             }));
             let result = match call {
                 Ok(future) => match runtime

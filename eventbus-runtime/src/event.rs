@@ -5,6 +5,8 @@ use std::fmt;
 #[cfg(feature = "async")]
 use std::future::Future;
 use std::sync::Arc;
+#[cfg(feature = "async")]
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(feature = "async")]
 use std::sync::{Mutex, PoisonError, Weak};
@@ -55,8 +57,9 @@ pub(crate) struct EventInner<T: Payload> {
     pub(crate) listeners: ListenerList<T>,
     /// Set for [`Signal`](crate::Signal)s: `emit_json` accepts `null` / `{}` only.
     payload_less: bool,
-    /// Emits take the slow path: a policy gates the event, the bus is instrumented, or it is
-    /// shut down. Read with one relaxed load per emit.
+    /// Emits take the slow path: a policy gates the event, the bus is instrumented, two async
+    /// handlers share each emit's payload (see `share`), or it is shut down. Read with one
+    /// relaxed load per emit.
     slow: AtomicBool,
     #[cfg(feature = "async")]
     pub(crate) gate: Option<crate::flood::Gate<T>>,
@@ -66,6 +69,12 @@ pub(crate) struct EventInner<T: Payload> {
     /// Batches to flush at shutdown.
     #[cfg(feature = "async")]
     batches: Mutex<Vec<Weak<crate::batch::BatchHandler<T>>>>,
+    /// How many async handlers were ever subscribed. From two on, emits open a
+    /// [`crate::share::EmitScope`] so that they share one copy of the payload; with one, the
+    /// shared copy would be an allocation that saves nothing. Never decremented (after
+    /// unsubscribes an emit only pays for the scope).
+    #[cfg(feature = "async")]
+    async_handlers: AtomicUsize,
 }
 
 impl<T: Payload> Event<T> {
@@ -118,6 +127,8 @@ impl<T: Payload> Event<T> {
             streams: Arc::new(crate::stream::StreamHub::new()),
             #[cfg(feature = "async")]
             batches: Mutex::new(Vec::new()),
+            #[cfg(feature = "async")]
+            async_handlers: AtomicUsize::new(0),
         });
         core.register(inner.clone());
         Event { inner }
@@ -379,6 +390,13 @@ impl<T: Payload> Event<T> {
     {
         let inner = &self.inner;
         let config = inner.pool_config(&options, false);
+        // From the second async handler on, emits take the slow path, whose `deliver` opens
+        // the scope in which they share one copy (see `share`): the fast path stays as it is.
+        if inner.async_handlers.fetch_add(1, Ordering::Relaxed) + 1 >= 2
+            && std::mem::needs_drop::<T>()
+        {
+            inner.set_slow();
+        }
         let id = inner.listeners.add(false, |id| {
             let info = inner.handler_info(id, &options, HandlerKind::Async);
             let call: crate::async_handler::AsyncFn<T> = Box::new(move |payload: T| {
@@ -398,8 +416,9 @@ impl<T: Payload> Event<T> {
                 let pool = hook_pool.clone();
                 Ok(Box::new(move || pool.submit(payload)) as Redelivery)
             });
+            // The emit's shared copy (see `share`): one per emit, not one per handler.
             let submit = move |payload: &T| {
-                pool.submit(payload.clone());
+                pool.submit_item(crate::share::item(payload));
                 Ok(())
             };
             (info, Some(hook), submit)
@@ -862,7 +881,7 @@ impl<T: Payload> EventInner<T> {
             self.submit_gated(payload);
             return Ok(receipt);
         }
-        self.deliver(&payload);
+        self.deliver(payload);
         Ok(receipt)
     }
 
@@ -883,7 +902,8 @@ impl<T: Payload> EventInner<T> {
     }
 
     /// The fast path: calls every listener, nothing else. Only taken when the event has no
-    /// event-level policy, the bus is not instrumented and not shut down (the `slow` flag).
+    /// event-level policy, the bus is not instrumented, no async handlers share its payload
+    /// and it is not shut down (the `slow` flag).
     #[inline]
     fn dispatch(self: &Arc<Self>, payload: &T) {
         if !self.listeners.is_empty() {
@@ -903,8 +923,20 @@ impl<T: Payload> EventInner<T> {
     }
 
     /// Calls every listener with `payload` (after any event-level policy let it through),
-    /// timing the calls on an instrumented bus.
-    pub(crate) fn deliver(self: &Arc<Self>, payload: &T) {
+    /// timing the calls on an instrumented bus. From two async handlers on, `payload` moves
+    /// into the one copy they share (see `share`): no clone for it.
+    pub(crate) fn deliver(self: &Arc<Self>, payload: T) {
+        #[cfg(feature = "async")]
+        if std::mem::needs_drop::<T>() && self.async_handlers.load(Ordering::Relaxed) >= 2 {
+            let shared = Arc::new(payload);
+            let _scope = crate::share::EmitScope::enter(shared.clone());
+            return self.call_listeners(&shared);
+        }
+        self.call_listeners(&payload);
+    }
+
+    /// [`deliver`](Self::deliver) by reference.
+    fn call_listeners(self: &Arc<Self>, payload: &T) {
         let mut json = None;
         if self.ctx.shared.instrumented {
             self.listeners
@@ -1015,7 +1047,7 @@ impl<T: Payload> EventInner<T> {
         false
     }
 
-    /// Moves the event to the slow path (shutdown).
+    /// Moves the event to the slow path (shutdown, or async handlers that share one copy).
     fn set_slow(&self) {
         self.slow.store(true, Ordering::Release);
     }

@@ -239,12 +239,12 @@ impl<T: Payload> EventInner<T> {
 
     fn rate_limit(self: &Arc<Self>, payload: T) {
         let Some(rate) = &self.gate().rate else {
-            return self.deliver(&payload);
+            return self.deliver(payload);
         };
         let mut state = lock(&rate.state);
         if state.queue.is_empty() && !state.draining && rate.limiter.check().is_ok() {
             drop(state);
-            return self.deliver(&payload);
+            return self.deliver(payload);
         }
         let capacity = self.ctx.shared.runtime.settings.rate_limit_queue;
         if state.queue.len() >= capacity {
@@ -324,7 +324,7 @@ impl<T: Payload> EventInner<T> {
                         Ok(()) => {
                             let payload = state.queue.pop_front().expect("not empty");
                             drop(state);
-                            event.deliver(&payload);
+                            event.deliver(payload);
                             continue;
                         }
                         Err(not_until) => not_until.wait_time_from(rate.clock.now()),

@@ -105,6 +105,8 @@ mod rcu;
 mod retry;
 #[cfg(feature = "async")]
 mod runtime;
+#[cfg(feature = "async")]
+mod share;
 mod shared;
 #[cfg(feature = "async")]
 mod shutdown;

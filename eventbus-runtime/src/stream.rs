@@ -3,10 +3,10 @@
 //!
 //! The `subscribe()` streams of one event share one listener, a [`StreamHub`]. A payload that
 //! owns heap memory (its type needs drop) is cloned once per emit into an `Arc` that every
-//! stream's buffer holds (as `tokio::sync::broadcast` keeps one value per message) and a
-//! consumer clones its item out when it receives it, the last one without a clone: a burst
-//! waiting in N buffers is one copy of each payload, not N. Plain data is copied into each
-//! buffer instead, which allocates nothing (`tests/no_alloc.rs`).
+//! stream's buffer holds (a `share::Item`, as `tokio::sync::broadcast` keeps one value per
+//! message) and a consumer clones its item out when it receives it, the last one without a
+//! clone: a burst waiting in N buffers is one copy of each payload, not N. Plain data is copied
+//! into each buffer instead, which allocates nothing (`tests/no_alloc.rs`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::handler::HandlerFailure;
+use crate::share::Item;
 use crate::subscription::Detach;
 
 /// A stream's consumer fell behind: this many items were dropped (the oldest first) since it
@@ -137,23 +138,6 @@ impl<T> Ring<T> {
 
     fn is_closed(&self) -> bool {
         self.lock().closed
-    }
-}
-
-/// One buffered event of a `subscribe()` stream.
-pub(crate) enum Item<T> {
-    /// This stream's own copy.
-    Owned(T),
-    /// A copy shared with the event's other streams.
-    Shared(Arc<T>),
-}
-
-impl<T: Clone> Item<T> {
-    fn into_inner(self) -> T {
-        match self {
-            Item::Owned(payload) => payload,
-            Item::Shared(payload) => Arc::unwrap_or_clone(payload),
-        }
     }
 }
 

@@ -869,6 +869,181 @@ async fn async_handlers_run_with_bounded_concurrency_and_overflow_to_dead_letter
     assert!(taken(&done).contains(&5));
 }
 
+/// Clones of [`Counted`] so far (only the test below makes them).
+static COUNTED_CLONES: AtomicUsize = AtomicUsize::new(0);
+
+/// A payload that owns heap memory and counts its clones.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Counted(String);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        COUNTED_CLONES.fetch_add(1, Ordering::SeqCst);
+        Counted(self.0.clone())
+    }
+}
+
+/// The async handlers of one emit share one copy of a payload that owns heap memory: an emit
+/// to N of them clones it N times (one per call; `emit_ref` once more for the shared copy),
+/// not 2N.
+#[tokio::test(start_paused = true)]
+async fn async_handlers_share_one_copy_of_each_emit_and_each_call_gets_its_own() {
+    let manifest = eventbus_runtime::__doc::manifest(&[
+        ("single", Some("Counted")),
+        ("counted", Some("Counted")),
+    ]);
+    let core = BusCore::new(manifest);
+
+    // One async handler: no shared copy, which would be an allocation that saves nothing.
+    let single: Event<Counted> = Event::new(&core, manifest.event("single").unwrap());
+    single.on_async(|_: Counted| async {});
+    single.emit_ref(&Counted("s".into()));
+    sleep(ms(1)).await;
+    assert_eq!(
+        COUNTED_CLONES.swap(0, Ordering::SeqCst),
+        2,
+        "one handler: a clone into its queue and one for the call"
+    );
+
+    let counted: Event<Counted> = Event::new(&core, manifest.event("counted").unwrap());
+    let (seen, sink) = recorder();
+    for handler in 0..5 {
+        let sink = sink.clone();
+        counted.on_async(move |payload: Counted| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push((handler, payload.0));
+                Ok::<(), std::convert::Infallible>(())
+            }
+        });
+    }
+    counted.on(|_| {});
+    assert_eq!(counted.listener_count(), 6);
+    counted.emit(Counted("a".into()));
+    counted.emit_ref(&Counted("b".into()));
+    sleep(ms(1)).await;
+    assert_eq!(
+        COUNTED_CLONES.load(Ordering::SeqCst),
+        5 + (1 + 5),
+        "per call one clone; `emit` moves its payload into the shared copy, `emit_ref` clones \
+         it there once"
+    );
+    let mut seen = taken(&seen);
+    seen.sort();
+    let expected: Vec<_> = (0..5)
+        .flat_map(|h| [(h, "a".to_owned()), (h, "b".to_owned())])
+        .collect();
+    assert_eq!(seen, expected, "every handler gets every event");
+}
+
+/// With a shared copy, each async handler still retries, fails and is dead-lettered on its
+/// own, and a redispatch reaches the failed handler only.
+#[tokio::test(start_paused = true)]
+async fn shared_payloads_are_retried_dead_lettered_and_redispatched_per_handler() {
+    let manifest =
+        eventbus_runtime::__doc::manifest_with(&[("note", Some("String"), with_retry(RETRY_2))]);
+    let core = BusCore::builder(manifest)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let note: Event<String> = Event::new(&core, manifest.event("note").unwrap());
+    let failures = failures(&core);
+    let healthy = Arc::new(AtomicUsize::new(0));
+    let (ok_seen, ok_sink) = recorder();
+    let (flaky_seen, flaky_sink) = recorder();
+    note.on_async_with(HandlerOptions::new().label("ok"), move |n: String| {
+        let sink = ok_sink.clone();
+        async move {
+            sink.lock().unwrap().push(n);
+            Ok::<(), std::convert::Infallible>(())
+        }
+    });
+    let flag = healthy.clone();
+    note.on_async_with(HandlerOptions::new().label("flaky"), move |n: String| {
+        let sink = flaky_sink.clone();
+        let healthy = flag.load(Ordering::SeqCst) == 1;
+        async move {
+            sink.lock().unwrap().push(n.clone());
+            if healthy {
+                Ok(())
+            } else {
+                Err(format!("cannot store {n}"))
+            }
+        }
+    });
+    note.emit("one".into());
+    sleep(ms(1000)).await;
+    assert_eq!(taken(&ok_seen), ["one"]);
+    assert_eq!(
+        taken(&flaky_seen),
+        ["one", "one"],
+        "retried with the same payload"
+    );
+    assert_eq!(taken(&failures).len(), 2);
+    let letters = core.dead_letters().list().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].handler.as_deref(), Some("flaky"));
+    assert_eq!(letters[0].payload, json!("one"));
+
+    healthy.store(1, Ordering::SeqCst);
+    core.dead_letters().redispatch(letters[0].id).unwrap();
+    sleep(ms(1)).await;
+    assert_eq!(taken(&flaky_seen), ["one", "one", "one"]);
+    assert_eq!(
+        taken(&ok_seen),
+        ["one"],
+        "the other handler is not called again"
+    );
+}
+
+/// A handler that emits (the same event, or another with the same payload type) while the
+/// outer emit's async handlers are being fed: every async handler gets the payload of the emit
+/// that called it.
+#[tokio::test(start_paused = true)]
+async fn nested_emits_give_each_async_handler_its_own_emits_payload() {
+    let manifest =
+        eventbus_runtime::__doc::manifest(&[("note", Some("String")), ("echo", Some("String"))]);
+    let core = BusCore::new(manifest);
+    let note: Event<String> = Event::new(&core, manifest.event("note").unwrap());
+    let echo: Event<String> = Event::new(&core, manifest.event("echo").unwrap());
+    let (seen, sink) = recorder();
+    let record = |name: &'static str, sink: Seen<(&'static str, String)>| {
+        move |n: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push((name, n));
+                Ok::<(), std::convert::Infallible>(())
+            }
+        }
+    };
+    note.on_async(record("note first", sink.clone()));
+    let again = note.clone();
+    let other = echo.clone();
+    note.on(move |n: &String| {
+        if n == "outer" {
+            again.emit("inner".into());
+            // The same value at the same address, delivered by another event.
+            other.emit_ref(n);
+        }
+    });
+    note.on_async(record("note last", sink.clone()));
+    echo.on_async(record("echo", sink.clone()));
+    note.emit("outer".into());
+    sleep(ms(1)).await;
+    let mut seen = taken(&seen);
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("echo", "outer".to_owned()),
+            ("note first", "inner".to_owned()),
+            ("note first", "outer".to_owned()),
+            ("note last", "inner".to_owned()),
+            ("note last", "outer".to_owned()),
+        ]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn async_failures_and_panics_are_retried_in_place_then_dead_lettered() {
     let (core, job) = job_bus(with_retry(RETRY_3), |b| b);
