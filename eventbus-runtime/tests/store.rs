@@ -1542,3 +1542,55 @@ mod forgotten_recovery {
         assert!(recorder.take("eventbus::store").is_empty());
     }
 }
+
+/// `emit_async` stores like `emit`, from tasks on a multi-thread runtime: every emit gets its
+/// own gap-free sequence, every handler runs, and after shutdown the emit is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_async_stores_from_concurrent_tasks_and_is_refused_after_shutdown() {
+    const TASKS: u32 = 4;
+    const EACH: u32 = 25;
+    let dir = dir();
+    let store = open(&dir);
+    let bus = bus_on(store.clone());
+    let handled = Arc::new(AtomicUsize::new(0));
+    let sink = handled.clone();
+    bus.package_install.on(move |_| {
+        sink.fetch_add(1, Ordering::SeqCst);
+    });
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let event = bus.package_install.clone();
+            tokio::spawn(async move {
+                let mut sequences = Vec::new();
+                for n in 0..EACH {
+                    let receipt = event.emit_async(install(task * 100 + n)).await.unwrap();
+                    sequences.push(receipt.sequence().expect("stored"));
+                }
+                sequences
+            })
+        })
+        .collect();
+    let mut sequences = Vec::new();
+    for task in tasks {
+        let mine = task.await.unwrap();
+        // One task's emits, awaited one after the other, keep their order.
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "{mine:?}");
+        sequences.extend(mine);
+    }
+    sequences.sort_unstable();
+    let total = u64::from(TASKS * EACH);
+    assert_eq!(sequences, (1..=total).collect::<Vec<_>>());
+    assert_eq!(handled.load(Ordering::SeqCst), (TASKS * EACH) as usize);
+    assert_eq!(all(&store).len() as u64, total);
+    assert_eq!(
+        bus.system_restart.emit_async().await.unwrap().sequence(),
+        Some(total + 1)
+    );
+
+    let report = bus.core.shutdown().await;
+    assert!(report.is_clean(), "{report:?}");
+    match bus.package_install.emit_async(install(0)).await {
+        Err(PersistError::ShutDown { event }) => assert_eq!(event, "packageInstall"),
+        other => panic!("expected a refusal after shutdown, got {other:?}"),
+    }
+}

@@ -124,6 +124,43 @@ impl<T: Payload> PersistedEvent<T> {
         self.event.inner.emit_tracked(payload.clone())
     }
 
+    /// [`emit`](Self::emit) for async code, with the same guarantee. `emit` blocks its thread
+    /// until the event store's group commit is on disk (and, for a `scope: distributed`
+    /// event, until JetStream acknowledged it, see `docs/nats.md`); this waits on tokio's
+    /// blocking pool instead, so the task's worker thread keeps running other tasks. Needs a
+    /// tokio runtime. Emits awaited one after the other keep their order; concurrent ones are
+    /// ordered as the store commits them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "store")]
+    /// use eventbus_runtime::{BusCore, PersistedEvent, SqliteStore};
+    ///
+    /// # #[cfg(feature = "store")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let manifest = eventbus_runtime::__doc::persisted(&[("ping", Some("u32"))]);
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("events.db"))?;
+    /// let core: BusCore = BusCore::builder(manifest).event_store(store).build()?;
+    /// let ping: PersistedEvent<u32> = PersistedEvent::new(&core, manifest.event("ping").unwrap());
+    ///
+    /// let receipt = ping.emit_async(7).await?;
+    /// assert_eq!(receipt.sequence(), Some(1));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "store"))]
+    /// # fn main() {}
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn emit_async(&self, payload: T) -> Result<Receipt, PersistError> {
+        let inner = self.event.inner.clone();
+        let event = inner.ctx.meta.name;
+        finish(
+            tokio::task::spawn_blocking(move || inner.emit_tracked(payload)).await,
+            event,
+        )
+    }
+
     /// The underlying [`Event`] (also reachable through `Deref`): the untracked escape hatch.
     /// Its `emit` and `emit_ref` still store the event first, but return nothing; a store
     /// failure is only reported as [`FailureKind::NotStored`](crate::FailureKind::NotStored).
@@ -235,6 +272,30 @@ impl PersistedSignal {
         self.signal.event.inner.emit_tracked(())
     }
 
+    /// [`emit`](Self::emit) for async code: see [`PersistedEvent::emit_async`].
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, PersistedSignal};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), eventbus_runtime::PersistError> {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("systemRestart", None)]);
+    /// let core = BusCore::new(manifest); // no event store: nothing is stored
+    /// let restart = PersistedSignal::new(&core, manifest.event("systemRestart").unwrap());
+    /// assert!(!restart.emit_async().await?.is_stored());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn emit_async(&self) -> Result<Receipt, PersistError> {
+        let inner = self.signal.event.inner.clone();
+        let event = inner.ctx.meta.name;
+        finish(
+            tokio::task::spawn_blocking(move || inner.emit_tracked(())).await,
+            event,
+        )
+    }
+
     /// The underlying [`Signal`] (also reachable through `Deref`).
     ///
     /// ```
@@ -266,6 +327,21 @@ impl fmt::Debug for PersistedSignal {
             .field("name", &self.signal.name())
             .field("listeners", &self.signal.listener_count())
             .finish()
+    }
+}
+
+/// The outcome of an emit run on tokio's blocking pool: a panic there (none is expected:
+/// handlers' panics are caught) goes on in the caller; a runtime that shut down before it ran
+/// means the bus did too.
+#[cfg(feature = "async")]
+fn finish(
+    joined: Result<Result<Receipt, PersistError>, tokio::task::JoinError>,
+    event: &'static str,
+) -> Result<Receipt, PersistError> {
+    match joined {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(PersistError::ShutDown { event }),
     }
 }
 
