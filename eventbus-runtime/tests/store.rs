@@ -1545,6 +1545,7 @@ mod forgotten_recovery {
 
 /// `emit_async` stores like `emit`, from tasks on a multi-thread runtime: every emit gets its
 /// own gap-free sequence, every handler runs, and after shutdown the emit is refused.
+#[cfg(feature = "async")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emit_async_stores_from_concurrent_tasks_and_is_refused_after_shutdown() {
     const TASKS: u32 = 4;
