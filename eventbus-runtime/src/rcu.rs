@@ -22,12 +22,14 @@
 //! Where the heavy barrier is missing: on Linux without `membarrier` (kernels before 4.14, or a
 //! sandbox that filters the call) replaced values are kept until the `Rcu` is dropped, so reads
 //! stay as cheap and memory grows with the number of replacements instead; on other systems
-//! both sides use `SeqCst` fences (slower reads, same guarantees).
+//! both sides use `SeqCst` fences (slower reads, same guarantees). Miri, which has no
+//! `membarrier`, takes that fence path too, so the protocol is checked there:
+//! `cargo +nightly miri test -p eventbus-runtime --no-default-features --lib rcu`.
 
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 use std::sync::atomic::compiler_fence;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering, fence};
 use std::sync::{Mutex, PoisonError};
@@ -112,9 +114,9 @@ fn register(reader: &Reader) -> &'static Slot {
 /// The reader's side: free where the writer has the heavy barrier.
 #[inline(always)]
 fn light_barrier() {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     compiler_fence(Ordering::SeqCst);
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(not(target_os = "linux"), miri))]
     fence(Ordering::SeqCst);
 }
 
@@ -124,7 +126,7 @@ const MISSING: u8 = 2;
 /// Whether `membarrier` works here, decided by the first writer.
 static MEMBARRIER: AtomicU8 = AtomicU8::new(UNKNOWN);
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 fn membarrier(cmd: libc::c_int) -> libc::c_long {
     // SAFETY: membarrier takes two integers and touches no memory of ours.
     unsafe {
@@ -137,13 +139,13 @@ fn membarrier(cmd: libc::c_int) -> libc::c_long {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
 
 /// Registers for the expedited barrier once: `AVAILABLE` or `MISSING`.
 #[cold]
 fn membarrier_mode() -> u8 {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     {
         const QUERY: libc::c_int = 0;
         const REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
@@ -164,7 +166,7 @@ fn membarrier_mode() -> u8 {
 /// is impossible on Linux: no read section may then be assumed over, ever.
 fn heavy_barrier() -> bool {
     fence(Ordering::SeqCst);
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     {
         let mode = match MEMBARRIER.load(Ordering::SeqCst) {
             UNKNOWN => membarrier_mode(),
@@ -172,7 +174,7 @@ fn heavy_barrier() -> bool {
         };
         mode == AVAILABLE && membarrier(PRIVATE_EXPEDITED) == 0
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(not(target_os = "linux"), miri))]
     {
         let _ = (UNKNOWN, AVAILABLE, MISSING, &MEMBARRIER);
         true
@@ -210,8 +212,13 @@ fn read_section<R>(f: impl FnOnce() -> R) -> R {
         None => register(reader),
     };
     // Only this thread writes its slot, so load + store is enough (no read-modify-write).
+    // `Release`, like the exit's store: a writer that reads this entry (its generation moved
+    // on) concludes that the previous section ended, so everything that section read must
+    // happen before the writer frees it. Reading a later relaxed store would not synchronise
+    // with the exit's release store (C++20 release sequences hold only read-modify-writes);
+    // Miri found that race. A plain `mov` on x86 either way.
     let before = slot.word.load(Ordering::Relaxed);
-    slot.word.store(before + 1, Ordering::Relaxed);
+    slot.word.store(before + 1, Ordering::Release);
     light_barrier();
     let _exit = Exit { slot, before };
     f()
