@@ -524,6 +524,7 @@ impl<B: FromCore> BusBuilder<B> {
                 retry_queue: crate::defaults::RETRY_QUEUE,
                 rate_limit_queue: crate::defaults::RATE_LIMIT_QUEUE,
                 shutdown_timeout: crate::defaults::SHUTDOWN_TIMEOUT,
+                handler_timeout: None,
             },
             _bus: PhantomData,
         }
@@ -782,6 +783,47 @@ impl<B: FromCore> BusBuilder<B> {
     #[cfg(feature = "async")]
     pub fn async_queue(mut self, capacity: usize) -> Self {
         self.settings.async_queue = capacity;
+        self
+    }
+
+    /// The timeout of every async handler call (`on_async`, `on_batch_async`) whose handler
+    /// sets none with [`HandlerOptions::timeout`](crate::HandlerOptions::timeout), which
+    /// describes what happens at the limit. Default: none.
+    ///
+    /// ```
+    /// use eventbus_runtime::{BusCore, Event, HandlerOptions};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let manifest = eventbus_runtime::__doc::manifest(&[("ping", Some("u32"))]);
+    /// let core: BusCore = BusCore::builder(manifest)
+    ///     .handler_timeout(Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// let ping: Event<u32> = Event::new(&core, manifest.event("ping").unwrap());
+    /// let slow = |_| tokio::time::sleep(Duration::from_secs(10));
+    /// ping.on_async_with(HandlerOptions::new().label("bus default"), slow);
+    /// ping.on_async_with(HandlerOptions::new().label("own").timeout(Duration::from_secs(60)), slow);
+    /// ping.emit(1);
+    ///
+    /// tokio::time::sleep(Duration::from_secs(11)).await;
+    /// let letters = core.dead_letters().list().unwrap();
+    /// assert_eq!(letters.len(), 1); // the handler with its own, longer limit finished
+    /// assert_eq!(letters[0].handler.as_deref(), Some("bus default"));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is zero.
+    #[cfg(feature = "async")]
+    pub fn handler_timeout(mut self, limit: Duration) -> Self {
+        assert!(
+            !limit.is_zero(),
+            "eventbus: a handler timeout must be longer than zero (leave it unset for none)"
+        );
+        self.settings.handler_timeout = Some(limit);
         self
     }
 

@@ -782,7 +782,7 @@ impl<T: Payload> EventInner<T> {
                 .queue
                 .or(config.queue)
                 .unwrap_or(settings.async_queue),
-            timeout: options.timeout,
+            timeout: options.timeout.or(settings.handler_timeout),
             batch,
         }
     }

@@ -40,6 +40,8 @@ pub(crate) struct AsyncSettings {
     pub(crate) retry_queue: usize,
     pub(crate) rate_limit_queue: usize,
     pub(crate) shutdown_timeout: Duration,
+    /// The timeout of async handler calls that set none (`BusBuilder::handler_timeout`).
+    pub(crate) handler_timeout: Option<Duration>,
 }
 
 /// The scheduler of one bus, its pending-work tracker and the shutdown abandon signal.
@@ -267,6 +269,7 @@ mod tests {
                 retry_queue: 1,
                 rate_limit_queue: 1,
                 shutdown_timeout: Duration::from_secs(1),
+                handler_timeout: None,
             },
         )
     }

@@ -1853,6 +1853,45 @@ impl Drop for DropCounter {
     }
 }
 
+/// `BusBuilder::handler_timeout` applies to async handlers that set no timeout of their own.
+#[tokio::test(start_paused = true)]
+async fn the_bus_wide_handler_timeout_applies_unless_a_handler_sets_its_own() {
+    let (core, job) = job_bus(Policies::NONE, |b| {
+        b.handler_timeout(Duration::from_secs(1))
+    });
+    let failures = failures(&core);
+    let finished = Arc::new(AtomicUsize::new(0));
+    for (label, options) in [
+        ("default", HandlerOptions::new()),
+        (
+            "own",
+            HandlerOptions::new().timeout(Duration::from_secs(10)),
+        ),
+    ] {
+        let finished = finished.clone();
+        job.on_async_with(options.label(label), move |_n: u32| {
+            let finished = finished.clone();
+            async move {
+                sleep(Duration::from_secs(2)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+    job.emit(7);
+    sleep(ms(999)).await;
+    assert!(taken(&failures).is_empty(), "not before the limit");
+    sleep(ms(2)).await; // t = 1001ms: the bus-wide limit passed
+    let failed = taken(&failures);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(
+        (failed[0].handler(), failed[0].kind()),
+        ("default", FailureKind::Timeout)
+    );
+    sleep(ms(1000)).await; // t = 2001ms: the handler with its own limit finished
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+    assert_eq!(taken(&failures).len(), 1, "no other failure");
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_async_call_past_its_timeout_is_cancelled_retried_then_dead_lettered() {
     let (core, job) = job_bus(with_retry(RETRY_2), |b| b);
