@@ -743,3 +743,35 @@ fn json_round_trips_between_rust_and_the_typescript_guards() {
          guards and serde ({accepted} accepted, {rejected} rejected, {lenient} serde-only forms)"
     );
 }
+
+/// The freshness rule of `support/npm.rs` (tested here, not in every crate that includes it).
+#[test]
+fn node_modules_is_stale_when_missing_interrupted_or_older_than_the_lock_file() {
+    use std::time::{Duration, SystemTime};
+    let dir = std::env::temp_dir().join(format!("eventbus-npm-fresh-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("node_modules")).unwrap();
+    let touch = |path: &str, at: SystemTime| {
+        let file = std::fs::File::create(dir.join(path)).unwrap();
+        file.set_modified(at).unwrap();
+    };
+    let then = SystemTime::now() - Duration::from_secs(3600);
+    touch("package-lock.json", then);
+    assert!(
+        !npm::fresh(&dir),
+        "no .package-lock.json: never installed, or interrupted"
+    );
+    touch(
+        "node_modules/.package-lock.json",
+        then - Duration::from_secs(1),
+    );
+    assert!(
+        !npm::fresh(&dir),
+        "package-lock.json changed after the install"
+    );
+    touch(
+        "node_modules/.package-lock.json",
+        then + Duration::from_secs(1),
+    );
+    assert!(npm::fresh(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

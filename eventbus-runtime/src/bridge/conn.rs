@@ -235,11 +235,8 @@ impl Connection {
             hub.counters.history.fetch_add(1, Ordering::Relaxed);
             // Every record is at or below the live stream's start and the live stream holds
             // exactly the events after it: no gap and no duplicate at the seam.
-            for record in &history {
-                if !self.send_frame(hub.stored_frame(record)).await {
-                    return;
-                }
-                hub.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            if !self.replay(&history).await {
+                return;
             }
         }
         let interval = config.ping_interval;
@@ -338,6 +335,20 @@ impl Connection {
         }
     }
 
+    /// Sends stored events (a resume's backlog or a history), counting them; `false` when the
+    /// connection is gone.
+    #[cfg(feature = "store")]
+    async fn replay(&mut self, records: &[crate::store::StoredEvent]) -> bool {
+        for record in records {
+            let frame = self.hub.stored_frame(record);
+            if !self.send_frame(frame).await {
+                return false;
+            }
+            self.hub.counters.replayed.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
     /// Sends the stored events after `since` up to `until` (the live stream starts after it).
     #[cfg(feature = "store")]
     async fn backlog(&mut self, since: u64, until: u64) -> bool {
@@ -373,11 +384,8 @@ impl Connection {
             let Some(last) = records.last().map(|r| r.sequence) else {
                 break;
             };
-            for record in &records {
-                if !self.send_frame(hub.stored_frame(record)).await {
-                    return false;
-                }
-                hub.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            if !self.replay(&records).await {
+                return false;
             }
             if records.len() < super::hub::PAGE {
                 break;

@@ -133,7 +133,8 @@ pub(crate) fn attach(
             kind: format!("{}.{}", manifest.package, meta.name),
             persist: meta.persist,
             retry: event.retry,
-            queue_group: !meta.persist && config.queue_groups.iter().any(|g| g == meta.name),
+            // `build` already refused a queue group on a persisted event.
+            queue_group: config.queue_groups.iter().any(|g| g == meta.name),
         })
         .collect();
     Link::open(manifest, routes, &url, config)
@@ -336,7 +337,7 @@ pub struct NatsStats {
     pub ack_failed: u64,
     /// Events the broker stopped delivering to this service because their deliveries were used
     /// up without an acknowledgement (its `MAX_DELIVERIES` advisory), put in this bus's
-    /// dead-letter queue (each was reported as `FailureKind::Abandoned`).
+    /// dead-letter queue (each was reported as `FailureKind::DeliveriesExhausted`).
     pub exhausted: u64,
     /// Publishes and deliveries not yet settled with the broker.
     pub pending: u64,

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bus::BusCore;
+#[cfg(feature = "async")]
+use crate::event::EventInner;
 use crate::event::{Event, Payload};
 use crate::meta::EventMeta;
 use crate::signal::Signal;
@@ -153,12 +155,7 @@ impl<T: Payload> PersistedEvent<T> {
     /// ```
     #[cfg(feature = "async")]
     pub async fn emit_async(&self, payload: T) -> Result<Receipt, PersistError> {
-        let inner = self.event.inner.clone();
-        let event = inner.ctx.meta.name;
-        finish(
-            tokio::task::spawn_blocking(move || inner.emit_tracked(payload)).await,
-            event,
-        )
+        emit_blocking(self.event.inner.clone(), payload).await
     }
 
     /// The underlying [`Event`] (also reachable through `Deref`): the untracked escape hatch.
@@ -288,12 +285,7 @@ impl PersistedSignal {
     /// ```
     #[cfg(feature = "async")]
     pub async fn emit_async(&self) -> Result<Receipt, PersistError> {
-        let inner = self.signal.event.inner.clone();
-        let event = inner.ctx.meta.name;
-        finish(
-            tokio::task::spawn_blocking(move || inner.emit_tracked(())).await,
-            event,
-        )
+        emit_blocking(self.signal.event.inner.clone(), ()).await
     }
 
     /// The underlying [`Signal`] (also reachable through `Deref`).
@@ -330,15 +322,16 @@ impl fmt::Debug for PersistedSignal {
     }
 }
 
-/// The outcome of an emit run on tokio's blocking pool: a panic there (none is expected:
-/// handlers' panics are caught) goes on in the caller; a runtime that shut down before it ran
-/// means the bus did too.
+/// A tracked emit run on tokio's blocking pool: a panic there (none is expected: handlers'
+/// panics are caught) goes on in the caller; a runtime that shut down before it ran means the
+/// bus did too.
 #[cfg(feature = "async")]
-fn finish(
-    joined: Result<Result<Receipt, PersistError>, tokio::task::JoinError>,
-    event: &'static str,
+async fn emit_blocking<T: Payload>(
+    inner: Arc<EventInner<T>>,
+    payload: T,
 ) -> Result<Receipt, PersistError> {
-    match joined {
+    let event = inner.ctx.meta.name;
+    match tokio::task::spawn_blocking(move || inner.emit_tracked(payload)).await {
         Ok(result) => result,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
         Err(_) => Err(PersistError::ShutDown { event }),

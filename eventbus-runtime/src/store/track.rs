@@ -95,15 +95,7 @@ mod enabled {
     impl Delivery {
         #[cfg(feature = "store")]
         pub(crate) fn new(queue: Arc<Queue>, event: &'static str, sequence: u64) -> Arc<Self> {
-            Arc::new(Delivery {
-                event,
-                failed: AtomicBool::new(false),
-                finish: Finish::Journal {
-                    queue,
-                    sequence,
-                    resolves: false,
-                },
-            })
+            Self::journal(queue, event, sequence, false)
         }
 
         /// The delivery of a dead letter of the stored event `sequence`, re-dispatched: a new
@@ -115,13 +107,23 @@ mod enabled {
             event: &'static str,
             sequence: u64,
         ) -> Arc<Self> {
+            Self::journal(queue, event, sequence, true)
+        }
+
+        #[cfg(feature = "store")]
+        fn journal(
+            queue: Arc<Queue>,
+            event: &'static str,
+            sequence: u64,
+            resolves: bool,
+        ) -> Arc<Self> {
             Arc::new(Delivery {
                 event,
                 failed: AtomicBool::new(false),
                 finish: Finish::Journal {
                     queue,
                     sequence,
-                    resolves: true,
+                    resolves,
                 },
             })
         }
