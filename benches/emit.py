@@ -3,7 +3,10 @@
 `eventbus-runtime/benches/emit.rs`) and Node's EventEmitter (`benches/node/emitter.mjs`),
 with the same handlers (a plain counter increment) and payloads.
 
-    python3 benches/emit.py                      # prints a table of ns per emit and the ratios
+    python3 benches/emit.py                      # prints a table of ns per emit and the ratios:
+                                                 # the median of 3 runs, each run criterion
+                                                 # then Node, one after the other
+    python3 benches/emit.py --runs 5             # ... the median of 5 runs
     python3 benches/emit.py --json emit.json     # ... and writes the figures as JSON as well
                                                  # (read by benches/plot_emit.py)
     python3 benches/emit.py --instructions       # instructions per emit, counted by callgrind:
@@ -87,22 +90,39 @@ def instructions():
             print(f"{payload:<8} {n:>9} {per['eventbus']:>9.1f} {per['direct']:>9.1f} {ratio:>5.2f}x")
 
 
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def main():
     args = sys.argv[1:]
     json_path = None
+    runs = 3
     if args == ["--instructions"]:
         instructions()
         return
-    if args[:1] == ["--json"] and len(args) == 2:
-        json_path = args[1]
-    elif args:
-        print("usage: python3 benches/emit.py [--json PATH | --instructions]", file=sys.stderr)
-        sys.exit(2)
-    results = rust()
-    results.update(node())
+    while args:
+        if args[0] == "--json" and len(args) >= 2:
+            json_path, args = args[1], args[2:]
+        elif args[0] == "--runs" and len(args) >= 2 and args[1].isdigit() and int(args[1]) >= 1:
+            runs, args = int(args[1]), args[2:]
+        else:
+            print("usage: python3 benches/emit.py [--runs N] [--json PATH] | --instructions", file=sys.stderr)
+            sys.exit(2)
+    # Rust and Node take turns, so that both sides see the same spells of load on a shared
+    # machine; each figure is the median of its runs.
+    samples = {}
+    for run in range(runs):
+        print(f"run {run + 1} of {runs} ...", file=sys.stderr)
+        for side in (rust, node):
+            for key, ns in side().items():
+                samples.setdefault(key, []).append(ns)
+    results = {key: median(values) for key, values in samples.items()}
     if json_path:
         rows = [
-            {"impl": impl, "payload": payload, "listeners": n, "ns_per_emit": ns}
+            {"impl": impl, "payload": payload, "listeners": n, "ns_per_emit": ns, "runs": samples[(impl, payload, n)]}
             for (impl, payload, n), ns in sorted(results.items())
         ]
         with open(json_path, "w") as f:
@@ -128,7 +148,7 @@ def main():
                 flags.append(">1.15x direct")
                 ok = False
             print(f"{payload:<14} {n:>9} {ours:>10.2f} {direct:>10.2f} {ee:>13.2f} {speedup:>6.1f}x {over:>9.2f}x {' '.join(flags)}")
-    print("all targets met" if ok else "some targets missed")
+    print(f"medians of {runs} run{'s' if runs > 1 else ''}; " + ("all targets met" if ok else "some targets missed"))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 //! `Event<T>`: one typed event of a bus.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 #[cfg(feature = "async")]
 use std::future::Future;
 use std::sync::Arc;
 #[cfg(feature = "async")]
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 #[cfg(feature = "async")]
 use std::sync::{Mutex, PoisonError, Weak};
 
@@ -57,10 +58,6 @@ pub(crate) struct EventInner<T: Payload> {
     pub(crate) listeners: ListenerList<T>,
     /// Set for [`Signal`](crate::Signal)s: `emit_json` accepts `null` / `{}` only.
     payload_less: bool,
-    /// Emits take the slow path: a policy gates the event, the bus is instrumented, two async
-    /// handlers share each emit's payload (see `share`), or it is shut down. Read with one
-    /// relaxed load per emit.
-    slow: AtomicBool,
     #[cfg(feature = "async")]
     pub(crate) gate: Option<crate::flood::Gate<T>>,
     /// The `subscribe()` streams (closed at shutdown).
@@ -122,7 +119,6 @@ impl<T: Payload> Event<T> {
             ctx,
             listeners: ListenerList::new(on_change),
             payload_less,
-            slow: AtomicBool::new(slow),
             #[cfg(feature = "async")]
             streams: Arc::new(crate::stream::StreamHub::new()),
             #[cfg(feature = "async")]
@@ -130,6 +126,9 @@ impl<T: Payload> Event<T> {
             #[cfg(feature = "async")]
             async_handlers: AtomicUsize::new(0),
         });
+        if slow {
+            inner.set_slow();
+        }
         core.register(inner.clone());
         Event { inner }
     }
@@ -162,10 +161,11 @@ impl<T: Payload> Event<T> {
     /// ```
     #[inline]
     pub fn emit(&self, payload: T) {
-        if self.inner.slow.load(Ordering::Relaxed) {
+        let route = self.inner.listeners.route();
+        if route > 0 {
+            self.inner.dispatch_listeners(&payload);
+        } else if route < 0 {
             self.inner.emit_slow(payload);
-        } else {
-            self.inner.dispatch(&payload);
         }
     }
 
@@ -189,10 +189,11 @@ impl<T: Payload> Event<T> {
     /// ```
     #[inline]
     pub fn emit_ref(&self, payload: &T) {
-        if self.inner.slow.load(Ordering::Relaxed) {
+        let route = self.inner.listeners.route();
+        if route > 0 {
+            self.inner.dispatch_listeners(payload);
+        } else if route < 0 {
             self.inner.emit_slow(payload.clone());
-        } else {
-            self.inner.dispatch(payload);
         }
     }
 
@@ -903,19 +904,11 @@ impl<T: Payload> EventInner<T> {
 
     /// The fast path: calls every listener, nothing else. Only taken when the event has no
     /// event-level policy, the bus is not instrumented, no async handlers share its payload
-    /// and it is not shut down (the `slow` flag).
-    #[inline]
-    fn dispatch(self: &Arc<Self>, payload: &T) {
-        if !self.listeners.is_empty() {
-            self.dispatch_listeners(payload);
-        }
-    }
-
-    /// [`dispatch`](Self::dispatch) with at least one listener: kept out of line, so that the
+    /// and it is not shut down (see [`ListenerList::route`]). Kept out of line, so that the
     /// emit that reaches nobody stays a few instructions inlined into its caller.
     #[inline(never)]
-    fn dispatch_listeners(self: &Arc<Self>, payload: &T) {
-        self.listeners.dispatch(payload, |listener, error| {
+    fn dispatch_listeners(&self, payload: &T) {
+        self.listeners.dispatch(payload, move |listener, error| {
             // No JSON shared between the failures of one emit here: the cache's drop would
             // cost every emit, failing or not.
             self.after_failure(listener, error, payload, &mut None);
@@ -937,7 +930,14 @@ impl<T: Payload> EventInner<T> {
 
     /// [`deliver`](Self::deliver) by reference.
     fn call_listeners(self: &Arc<Self>, payload: &T) {
-        let mut json = None;
+        // Shared by the failures of this emit (serialised once); a `Cell` because the failure
+        // callback is a shared `Fn`.
+        let json = Cell::new(None);
+        let after_failure = |listener: &Entry<T>, error| {
+            let mut cached = json.take();
+            self.after_failure(listener, error, payload, &mut cached);
+            json.set(cached);
+        };
         if self.ctx.shared.instrumented {
             self.listeners
                 .dispatch_timed(payload, |listener, outcome, elapsed| match outcome {
@@ -949,20 +949,18 @@ impl<T: Payload> EventInner<T> {
                     }
                     Err(error) => {
                         listener.info.record(false, Some(elapsed));
-                        self.after_failure(listener, error, payload, &mut json);
+                        after_failure(listener, error);
                     }
                 });
         } else {
-            self.listeners.dispatch(payload, |listener, error| {
-                self.after_failure(listener, error, payload, &mut json);
-            });
+            self.listeners.dispatch(payload, after_failure);
         }
     }
 
     /// A sync handler failed its first attempt: report, then retry or dead-letter.
     #[cold]
     fn after_failure(
-        self: &Arc<Self>,
+        &self,
         listener: &Entry<T>,
         error: CallError,
         payload: &T,
@@ -1049,7 +1047,7 @@ impl<T: Payload> EventInner<T> {
 
     /// Moves the event to the slow path (shutdown, or async handlers that share one copy).
     fn set_slow(&self) {
-        self.slow.store(true, Ordering::Release);
+        self.listeners.set_slow();
     }
 }
 

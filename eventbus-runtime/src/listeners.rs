@@ -7,11 +7,12 @@
 //! a handler may subscribe, unsubscribe or emit without deadlocking.
 //!
 //! The snapshot ([`Snapshot`]) holds each listener twice: its `Arc` (ownership, and everything
-//! the slow paths read) and a two-word handler reference, so the emit loop reads one flat array
+//! the slow paths read) and a thin handler reference, so the emit loop reads one flat array
 //! and makes one indirect call per listener. A removal during an emit is caught by one
-//! list-wide count ([`ListenerList::removals`]) rather than a state byte read per listener. The
-//! per-handler [`HandlerInfo`] sits behind a pointer and is only read when a call fails or the
-//! event is instrumented. `benches/emit.py --instructions` counts what an emit costs.
+//! list-wide count ([`ListenerList::removals`]), compared with the count the snapshot was
+//! published with, rather than by a state byte read per listener. The per-handler
+//! [`HandlerInfo`] sits behind a pointer and is only read when a call fails or the event is
+//! instrumented. `benches/emit.py --instructions` counts what an emit costs.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -48,8 +49,8 @@ pub(crate) struct Listener<H: ?Sized> {
     /// [`REMOVED`], [`ACTIVE`] or [`ACTIVE_ONCE`]. One byte for both "still subscribed?" and
     /// "run only once?". Cleared by unsubscribe / clear, or claimed (swapped to `REMOVED`) by
     /// the one emit that runs a `once` listener. An emit checks it before a call once the list
-    /// has lost a listener since that emit began (see [`ListenerList::removals`]), so a removal
-    /// takes effect at once, even for emits already iterating an older snapshot.
+    /// has lost a listener since its snapshot was published (see [`ListenerList::removals`]),
+    /// so a removal takes effect at once, even for emits already iterating an older snapshot.
     pub(crate) state: AtomicU8,
     /// Subscribed with `once`.
     pub(crate) once: bool,
@@ -89,29 +90,37 @@ impl<T> Listener<Handler<T>> {
 
 /// Hands a failed call to the emitter's `on_error`, out of the emit loop's way. Takes the box
 /// as it came back from the call: unboxing in the loop instead moved 24 bytes and freed the box
-/// there, and the larger loop measured about 15 % slower at 10 and 100 listeners.
+/// there, and the larger loop measured about 15 % slower at 10 and 100 listeners. `on_error`
+/// comes by value (it is two references), so the loop need not keep it in memory.
 #[cold]
 #[inline(never)]
 #[allow(clippy::boxed_local)]
-fn report<T, E>(on_error: &mut E, listener: &Entry<T>, failure: Box<CallError>)
+fn report<T, E>(on_error: E, listener: &Entry<T>, failure: Box<CallError>)
 where
-    E: FnMut(&Entry<T>, CallError),
+    E: Fn(&Entry<T>, CallError),
 {
     on_error(listener, *failure);
 }
 
+/// The bit of [`ListenerList::route`] that sends every emit down the event's slow path.
+const SLOW: usize = 1 << (usize::BITS - 1);
+
 /// The listeners of one event, in subscription order.
 pub(crate) struct ListenerList<T: 'static> {
     snapshot: Rcu<Snapshot<T>>,
-    /// How many listeners have been removed (or claimed, for `once`) so far. An emit compares
-    /// it with its value when the emit began before each call, instead of reading every
-    /// listener's state byte: that load, one scattered cache line per listener, cost more than
-    /// the call itself in `benches/emit.rs`.
+    /// How many listeners have been removed (or claimed, for `once`) so far; changed only under
+    /// the writer lock. Before each call an emit compares it with the count its snapshot was
+    /// published with ([`Snapshot::seal`]) instead of reading every listener's state byte:
+    /// that load, one scattered cache line per listener, cost more than the call itself in
+    /// `benches/emit.rs`. A removal since the snapshot was published (by a handler of this
+    /// emit, or by another thread) makes the emit check each remaining listener's state.
     removals: AtomicU64,
-    /// The length of the current snapshot, so that an emit nobody listens to returns before
-    /// it enters a read section. Stored after the snapshot is: an emit that reads 0 while a
-    /// first listener is being added is an emit from before that listener.
-    published: AtomicUsize,
+    /// Where an emit goes, in the one word it reads first: the length of the current
+    /// snapshot, so that an emit nobody listens to returns before it enters a read section,
+    /// and the [`SLOW`] bit (see [`set_slow`](Self::set_slow)). The length is stored after the
+    /// snapshot is: an emit that reads 0 while a first listener is being added is an emit from
+    /// before that listener.
+    route: AtomicUsize,
     /// Serialises copy-on-write updates; holds the next listener id (ids start at 1).
     writer: Mutex<u64>,
     /// Told the new listener count after every change (the listener-count gauge).
@@ -121,9 +130,13 @@ pub(crate) struct ListenerList<T: 'static> {
 impl<T: 'static> ListenerList<T> {
     pub(crate) fn new(on_change: Option<Box<dyn Fn(usize) + Send + Sync>>) -> Self {
         ListenerList {
-            snapshot: Rcu::new(Snapshot::empty()),
+            snapshot: Rcu::new({
+                let mut empty = Snapshot::empty();
+                empty.seal(0);
+                empty
+            }),
             removals: AtomicU64::new(0),
-            published: AtomicUsize::new(0),
+            route: AtomicUsize::new(0),
             writer: Mutex::new(1),
             on_change,
         }
@@ -135,10 +148,18 @@ impl<T: 'static> ListenerList<T> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn publish(&self, next: Snapshot<T>) {
+    /// Seals `next` and swaps it in. Only under the writer lock, which every change of
+    /// `removals` also holds, so the count sealed in is the count of this snapshot's moment.
+    fn publish(&self, mut next: Snapshot<T>) {
         let len = next.entries().len();
+        next.seal(self.removals.load(Ordering::Acquire));
         self.snapshot.replace(next);
-        self.published.store(len, Ordering::Release);
+        // Writers are serialised; only `set_slow` races with this, and it only sets a bit.
+        let _ = self
+            .route
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |route| {
+                Some(route & SLOW | len)
+            });
         if let Some(on_change) = &self.on_change {
             on_change(len);
         }
@@ -202,11 +223,18 @@ impl<T: 'static> ListenerList<T> {
         }
     }
 
-    /// Whether the current snapshot is empty, without a read section: an emit nobody listens
-    /// to returns after two loads.
+    /// Where an emit goes, from one load and no read section: `0` when the event is on its
+    /// fast path and nobody listens, above `0` for the fast path with listeners, below `0` once
+    /// [`set_slow`](Self::set_slow) was called. A signed number rather than an enum, so that
+    /// the emit branches on one `test` (an enum was compiled into a select).
     #[inline(always)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.published.load(Ordering::Acquire) == 0
+    pub(crate) fn route(&self) -> isize {
+        self.route.load(Ordering::Acquire) as isize
+    }
+
+    /// Sends every later emit down the event's slow path; never undone.
+    pub(crate) fn set_slow(&self) {
+        self.route.fetch_or(SLOW, Ordering::Release);
     }
 
     /// The number of listeners that may still be called.
@@ -264,31 +292,25 @@ impl<T: 'static> ListenerList<T> {
     ///
     /// Allocates nothing and takes no lock unless a `once` listener fires (its removal copies
     /// the list) or a handler fails (`on_error` decides).
-    #[inline]
-    pub(crate) fn dispatch(&self, payload: &T, mut on_error: impl FnMut(&Entry<T>, CallError)) {
-        // Read before the snapshot: a removal after this point is seen by the checks below,
-        // one before it is already missing from the snapshot.
-        let removals = self.removals.load(Ordering::Acquire);
+    #[inline(always)]
+    pub(crate) fn dispatch<E>(&self, payload: &T, on_error: E)
+    where
+        E: Fn(&Entry<T>, CallError) + Copy,
+    {
         // A lock-free borrow of the snapshot; listeners added meanwhile land in a new snapshot
         // and are not called by this emit.
         self.snapshot.read(|snapshot| {
-            let calls = snapshot.calls();
-            let entries = snapshot.entries();
-            // With a `once` listener in the list every call claims first: no count matches.
-            let removals = if snapshot.has_once() {
-                u64::MAX
-            } else {
-                removals
-            };
-            // Per listener: one compare (was anything removed since this emit began?) and one
-            // call, which catches its own panic (`snapshot::trampoline`).
-            for (call, entry) in calls.iter().zip(entries) {
-                if (self.removals.load(Ordering::Acquire) == removals || self.claim_slow(entry))
+            // Per listener: one compare (was anything removed since this snapshot was
+            // published? with a `once` listener in it, the count never matches) and one call,
+            // which catches its own panic (`snapshot::trampoline`).
+            snapshot.for_each(|call| {
+                if (self.removals.load(Ordering::Acquire) == call.expected()
+                    || self.claim_slow(call.entry()))
                     && let Some(failure) = call.call(payload)
                 {
-                    report(&mut on_error, entry, failure);
+                    report(on_error, call.entry(), failure);
                 }
-            }
+            });
         });
     }
 
