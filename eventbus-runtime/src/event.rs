@@ -1,7 +1,6 @@
 //! `Event<T>`: one typed event of a bus.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fmt;
 #[cfg(feature = "async")]
 use std::future::Future;
@@ -55,7 +54,7 @@ pub struct Event<T: Payload> {
 
 pub(crate) struct EventInner<T: Payload> {
     pub(crate) ctx: Arc<EventCtx>,
-    pub(crate) listeners: ListenerList<T>,
+    pub(crate) listeners: ListenerList<T, EventInner<T>>,
     /// Set for [`Signal`](crate::Signal)s: `emit_json` accepts `null` / `{}` only.
     payload_less: bool,
     #[cfg(feature = "async")]
@@ -908,11 +907,7 @@ impl<T: Payload> EventInner<T> {
     /// emit that reaches nobody stays a few instructions inlined into its caller.
     #[inline(never)]
     fn dispatch_listeners(&self, payload: &T) {
-        self.listeners.dispatch(payload, move |listener, error| {
-            // No JSON shared between the failures of one emit here: the cache's drop would
-            // cost every emit, failing or not.
-            self.after_failure(listener, error, payload, &mut None);
-        });
+        self.listeners.dispatch(payload, self);
     }
 
     /// Calls every listener with `payload` (after any event-level policy let it through),
@@ -930,15 +925,9 @@ impl<T: Payload> EventInner<T> {
 
     /// [`deliver`](Self::deliver) by reference.
     fn call_listeners(self: &Arc<Self>, payload: &T) {
-        // Shared by the failures of this emit (serialised once); a `Cell` because the failure
-        // callback is a shared `Fn`.
-        let json = Cell::new(None);
-        let after_failure = |listener: &Entry<T>, error| {
-            let mut cached = json.take();
-            self.after_failure(listener, error, payload, &mut cached);
-            json.set(cached);
-        };
         if self.ctx.shared.instrumented {
+            // Shared by the failures of this emit (serialised once).
+            let mut json = None;
             self.listeners
                 .dispatch_timed(payload, |listener, outcome, elapsed| match outcome {
                     Ok(()) => {
@@ -949,11 +938,11 @@ impl<T: Payload> EventInner<T> {
                     }
                     Err(error) => {
                         listener.info.record(false, Some(elapsed));
-                        after_failure(listener, error);
+                        self.after_failure(listener, error, payload, &mut json);
                     }
                 });
         } else {
-            self.listeners.dispatch(payload, after_failure);
+            self.listeners.dispatch(payload, &**self);
         }
     }
 
@@ -1048,6 +1037,17 @@ impl<T: Payload> EventInner<T> {
     /// Moves the event to the slow path (shutdown, or async handlers that share one copy).
     fn set_slow(&self) {
         self.listeners.set_slow();
+    }
+}
+
+/// Where the emit loop's calls report: failures go through the failure pipeline, a `once`
+/// listener that fired is removed. No JSON is shared between the failures of one emit here:
+/// keeping that cache would cost every emit, failing or not.
+impl<T: Payload> crate::snapshot::Sink<T> for EventInner<T> {
+    fn report(&self, listener: &Entry<T>, payload: &T, report: crate::snapshot::Report) {
+        if let Some(error) = self.listeners.settle(listener, report) {
+            self.after_failure(listener, error, payload, &mut None);
+        }
     }
 }
 

@@ -8,21 +8,21 @@
 //!
 //! The snapshot ([`Snapshot`]) holds each listener twice: its `Arc` (ownership, and everything
 //! the slow paths read) and a thin handler reference, so the emit loop reads one flat array
-//! and makes one indirect call per listener. A removal during an emit is caught by one
-//! list-wide count ([`ListenerList::removals`]), compared with the count the snapshot was
-//! published with, rather than by a state byte read per listener. The per-handler
-//! [`HandlerInfo`] sits behind a pointer and is only read when a call fails or the event is
-//! instrumented. `benches/emit.py --instructions` counts what an emit costs.
+//! and makes one indirect call per listener, with no check before it: a removal swaps the
+//! listener's function pointer for a no-op in every snapshot that may still be read
+//! ([`Snapshot::skip`]). The per-handler [`HandlerInfo`] sits behind a pointer and is only read
+//! when a call fails or the event is instrumented. `benches/emit.py --instructions` counts what
+//! an emit costs.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::options::HandlerInfo;
 use crate::rcu::Rcu;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Report, Sink, Snapshot};
 
 /// The error a handler returned, boxed.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,9 +48,8 @@ pub(crate) struct Listener<H: ?Sized> {
     pub(crate) id: u64,
     /// [`REMOVED`], [`ACTIVE`] or [`ACTIVE_ONCE`]. One byte for both "still subscribed?" and
     /// "run only once?". Cleared by unsubscribe / clear, or claimed (swapped to `REMOVED`) by
-    /// the one emit that runs a `once` listener. An emit checks it before a call once the list
-    /// has lost a listener since its snapshot was published (see [`ListenerList::removals`]),
-    /// so a removal takes effect at once, even for emits already iterating an older snapshot.
+    /// the one emit that runs a `once` listener. The emit loop itself does not read it (see
+    /// [`Snapshot::skip`]); the instrumented path and `once` listeners do.
     pub(crate) state: AtomicU8,
     /// Subscribed with `once`.
     pub(crate) once: bool,
@@ -88,33 +87,23 @@ impl<T> Listener<Handler<T>> {
     }
 }
 
-/// Hands a failed call to the emitter's `on_error`, out of the emit loop's way. Takes the box
-/// as it came back from the call: unboxing in the loop instead moved 24 bytes and freed the box
-/// there, and the larger loop measured about 15 % slower at 10 and 100 listeners. `on_error`
-/// comes by value (it is two references), so the loop need not keep it in memory.
-#[cold]
-#[inline(never)]
-#[allow(clippy::boxed_local)]
-fn report<T, E>(on_error: E, listener: &Entry<T>, failure: Box<CallError>)
-where
-    E: Fn(&Entry<T>, CallError),
-{
-    on_error(listener, *failure);
+impl<H: ?Sized> Listener<H> {
+    /// Claims a `once` listener for one call: `true` for exactly one caller, however many
+    /// threads race for it, and never for a listener that was removed.
+    pub(crate) fn claim_once(&self) -> bool {
+        self.state
+            .compare_exchange(ACTIVE_ONCE, REMOVED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// The bit of [`ListenerList::route`] that sends every emit down the event's slow path.
 const SLOW: usize = 1 << (usize::BITS - 1);
 
-/// The listeners of one event, in subscription order.
-pub(crate) struct ListenerList<T: 'static> {
-    snapshot: Rcu<Snapshot<T>>,
-    /// How many listeners have been removed (or claimed, for `once`) so far; changed only under
-    /// the writer lock. Before each call an emit compares it with the count its snapshot was
-    /// published with ([`Snapshot::seal`]) instead of reading every listener's state byte:
-    /// that load, one scattered cache line per listener, cost more than the call itself in
-    /// `benches/emit.rs`. A removal since the snapshot was published (by a handler of this
-    /// emit, or by another thread) makes the emit check each remaining listener's state.
-    removals: AtomicU64,
+/// The listeners of one event, in subscription order; `S` is the event, where calls report
+/// failures ([`Sink`]).
+pub(crate) struct ListenerList<T: 'static, S> {
+    snapshot: Rcu<Snapshot<T, S>>,
     /// Where an emit goes, in the one word it reads first: the length of the current
     /// snapshot, so that an emit nobody listens to returns before it enters a read section,
     /// and the [`SLOW`] bit (see [`set_slow`](Self::set_slow)). The length is stored after the
@@ -127,15 +116,14 @@ pub(crate) struct ListenerList<T: 'static> {
     on_change: Option<Box<dyn Fn(usize) + Send + Sync>>,
 }
 
-impl<T: 'static> ListenerList<T> {
+impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
     pub(crate) fn new(on_change: Option<Box<dyn Fn(usize) + Send + Sync>>) -> Self {
         ListenerList {
             snapshot: Rcu::new({
                 let mut empty = Snapshot::empty();
-                empty.seal(0);
+                empty.seal();
                 empty
             }),
-            removals: AtomicU64::new(0),
             route: AtomicUsize::new(0),
             writer: Mutex::new(1),
             on_change,
@@ -148,11 +136,10 @@ impl<T: 'static> ListenerList<T> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Seals `next` and swaps it in. Only under the writer lock, which every change of
-    /// `removals` also holds, so the count sealed in is the count of this snapshot's moment.
-    fn publish(&self, mut next: Snapshot<T>) {
+    /// Seals `next` and swaps it in. Only under the writer lock.
+    fn publish(&self, mut next: Snapshot<T, S>) {
         let len = next.entries().len();
-        next.seal(self.removals.load(Ordering::Acquire));
+        next.seal();
         self.snapshot.replace(next);
         // Writers are serialised; only `set_slow` races with this, and it only sets a bit.
         let _ = self
@@ -198,12 +185,14 @@ impl<T: 'static> ListenerList<T> {
         let found = self.snapshot.read(|current| {
             let listener = current.entries().iter().find(|l| l.id == id)?;
             let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
-            self.removals.fetch_add(1, Ordering::AcqRel);
             Some((was_active, current.filtered(|l| l.id != id)))
         });
         let Some((was_active, next)) = found else {
             return false;
         };
+        // Emits walking this snapshot or an older one skip it from now on.
+        self.snapshot
+            .for_each_live(|snapshot| snapshot.skip(|l| l.id == id));
         self.publish(next);
         was_active
     }
@@ -215,10 +204,11 @@ impl<T: 'static> ListenerList<T> {
             for listener in current.entries() {
                 listener.state.store(REMOVED, Ordering::Release);
             }
-            self.removals.fetch_add(1, Ordering::AcqRel);
             !current.entries().is_empty()
         });
         if had_listeners {
+            self.snapshot
+                .for_each_live(|snapshot| snapshot.skip(|_| true));
             self.publish(Snapshot::empty());
         }
     }
@@ -260,58 +250,41 @@ impl<T: 'static> ListenerList<T> {
 
     /// Claims a listener for this call: `false` if it must be skipped. A `once` listener is
     /// claimed by exactly one emit, however many threads race for it, and then removed.
-    #[inline(always)]
     fn claim(&self, listener: &Entry<T>) -> bool {
-        listener.state.load(Ordering::Acquire) == ACTIVE || self.claim_once(listener)
-    }
-
-    /// [`claim`](Self::claim) out of the emit loop's way: taken only once a listener was
-    /// removed during the emit, or when the list has `once` listeners.
-    #[cold]
-    #[inline(never)]
-    fn claim_slow(&self, listener: &Entry<T>) -> bool {
-        self.claim(listener)
-    }
-
-    /// The state was not [`ACTIVE`]: claims a `once` listener, refuses a removed one.
-    #[cold]
-    #[inline(never)]
-    fn claim_once(&self, listener: &Entry<T>) -> bool {
-        let claimed = listener
-            .state
-            .compare_exchange(ACTIVE_ONCE, REMOVED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
+        if listener.state.load(Ordering::Acquire) == ACTIVE {
+            return true;
+        }
+        let claimed = listener.claim_once();
         if claimed {
             self.remove(listener.id);
         }
         claimed
     }
 
+    /// Settles what a call of the emit loop reported: removes a `once` listener that fired,
+    /// and returns the failure to handle, if any.
+    pub(crate) fn settle(&self, listener: &Entry<T>, report: Report) -> Option<CallError> {
+        match report {
+            Report::Failed(error) => Some(error),
+            Report::FiredOnce(failure) => {
+                self.remove(listener.id);
+                failure
+            }
+        }
+    }
+
     /// Calls every active listener of the current snapshot in order, with panics caught.
-    /// `on_error` receives each failed listener and why it failed.
+    /// `sink` is told what each listener that did not simply succeed reported (see
+    /// [`settle`](Self::settle)).
     ///
     /// Allocates nothing and takes no lock unless a `once` listener fires (its removal copies
-    /// the list) or a handler fails (`on_error` decides).
+    /// the list) or a handler fails (`sink` decides).
     #[inline(always)]
-    pub(crate) fn dispatch<E>(&self, payload: &T, on_error: E)
-    where
-        E: Fn(&Entry<T>, CallError) + Copy,
-    {
+    pub(crate) fn dispatch(&self, payload: &T, sink: &S) {
         // A lock-free borrow of the snapshot; listeners added meanwhile land in a new snapshot
-        // and are not called by this emit.
-        self.snapshot.read(|snapshot| {
-            // Per listener: one compare (was anything removed since this snapshot was
-            // published? with a `once` listener in it, the count never matches) and one call,
-            // which catches its own panic (`snapshot::trampoline`).
-            snapshot.for_each(|call| {
-                if (self.removals.load(Ordering::Acquire) == call.expected()
-                    || self.claim_slow(call.entry()))
-                    && let Some(failure) = call.call(payload)
-                {
-                    report(on_error, call.entry(), failure);
-                }
-            });
-        });
+        // and are not called by this emit, listeners removed meanwhile are skipped.
+        self.snapshot
+            .read(|snapshot| snapshot.call_each(payload, sink));
     }
 
     /// [`dispatch`](Self::dispatch) for instrumented events: `on_outcome` gets every call's

@@ -292,6 +292,22 @@ impl<T> Rcu<T> {
         self.reclaim();
     }
 
+    /// Calls `f` with the current value and with every replaced value a reader may still hold
+    /// (a removed listener is made to be skipped in all of them). Writers only, serialised by
+    /// the caller, so the current value cannot be replaced meanwhile.
+    pub(crate) fn for_each_live(&self, mut f: impl FnMut(&T)) {
+        // Held throughout: a retired value is freed only after `reclaim` took it out of this
+        // list under the lock.
+        let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: only a writer replaces `current`, and the caller is the writer; retired
+        // values in the list are not freed while the lock is held (above).
+        f(unsafe { &*self.current.load(Ordering::Acquire) });
+        for (ptr, _) in retired.iter() {
+            // SAFETY: as above.
+            f(unsafe { &**ptr });
+        }
+    }
+
     /// Frees every retired value that no reader can still hold. One at a time, outside the
     /// lock (a value's drop may run user code that subscribes, i.e. writes here again), and
     /// without allocating: readers call this from `emit`, which allocates nothing.

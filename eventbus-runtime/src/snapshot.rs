@@ -1,129 +1,214 @@
 //! One published version of an event's listener list, laid out for the emit loop.
 //!
 //! Each listener is held twice: its `Arc` (ownership, and everything the slow paths read) and a
-//! [`ThinCall`]: the handler as a data pointer and a plain function pointer, beside the
-//! removal count the snapshot was published with and a pointer back to the `Arc`. The emit
-//! loop walks that one flat array up to a sentinel and makes one indirect call per listener: no
-//! vtable to load, no field offset to compute from the vtable's alignment (what calling through
-//! `Arc<Listener<dyn Fn>>` costs), and nothing to keep in registers across the calls but its
-//! position, the payload and the list (`benches/emit.py --instructions` counts the result).
+//! [`ThinCall`]: the handler as a data pointer and a plain function pointer (a monomorphic
+//! trampoline), with a pointer back to the `Arc`. The emit loop walks that one flat array up to
+//! a sentinel and makes one indirect call per listener: no vtable to load, no field offset to
+//! compute from the vtable's alignment (what calling through `Arc<Listener<dyn Fn>>` costs), no
+//! check before the call and none after it (a trampoline hands a failure to the event's
+//! [`Sink`] itself), and nothing to keep in registers across the calls but its position, the
+//! payload and the sink (`benches/emit.py --instructions` counts the result).
+//!
+//! Removal needs no check in the loop because it rewrites the loop's input: unsubscribing
+//! swaps the listener's function pointer, in every snapshot that may still be read, for a
+//! no-op ([`Snapshot::skip`], under the writer lock). An emit already walking an older
+//! snapshot therefore skips a listener removed meanwhile, by a handler of that emit or by
+//! another thread. A `once` listener's trampoline claims the listener (one compare-exchange on
+//! its state) before calling it and reports [`Report::FiredOnce`], on which the event removes
+//! it from the list.
 //!
 //! The invariant that makes the raw pointers sound lives here: a `ThinCall` is only ever made
 //! from an `Arc` pushed into the same snapshot, is copied (privately) only between snapshots
 //! together with that `Arc`, points back only into its own snapshot's `entries` (set by
-//! [`Snapshot::seal`], after which nothing is pushed), and is only handed out by shared
-//! reference, for no longer than the snapshot lives.
+//! [`Snapshot::seal`], after which nothing is pushed), and is only read through a shared
+//! reference, for no longer than the snapshot lives. Its trampoline was made for the
+//! snapshot's sink type `S`, the only type [`Snapshot::call_each`] accepts.
 
 #![allow(unsafe_code)]
 
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::listeners::{BoxError, CallError, Entry, Listener};
 
 /// What a sync handler returns once wrapped: `Ok` or the error it reported.
 pub(crate) type CallResult = Result<(), BoxError>;
 
-/// How a call through a [`ThinCall`] went: `None` when it succeeded. One pointer, so that it
-/// comes back in a register; the box is only made for a failure.
-pub(crate) type Failed = Option<Box<CallError>>;
-
-/// A listener's handler `F: Fn(&T) -> CallResult`, type-erased, with what the emit loop needs
-/// beside it, so that the loop keeps nothing but its position in a register (see
-/// [`Snapshot::for_each`]).
-pub(crate) struct ThinCall<T: 'static> {
-    /// `None` only in the sentinel that ends [`Snapshot::calls`].
-    call: Option<unsafe fn(*const (), &T) -> Failed>,
-    data: *const (),
-    /// The list's removal count when this snapshot was published ([`Snapshot::seal`]), or
-    /// `u64::MAX` when the snapshot holds a `once` listener: an emit that finds the count
-    /// changed (or can never match) claims the listener before calling it.
-    expected: u64,
-    /// The listener this handler belongs to: an element of the same snapshot's `entries`.
-    entry: *const Entry<T>,
+/// Where a trampoline sends the unusual outcome of a call: the event the snapshot belongs to.
+pub(crate) trait Sink<T>: Sync {
+    /// Handles what the call of `listener` with `payload` reported.
+    fn report(&self, listener: &Entry<T>, payload: &T, report: Report);
 }
 
-/// Calls the `F` behind `data`, with panics caught. The unwind guard sits here, around one
-/// concrete handler, rather than around the emit loop: there it kept the loop's state out of
-/// registers and cost more than the call.
+/// The unusual outcomes of a call, handled out of the emit loop's way.
+pub(crate) enum Report {
+    /// The handler returned an error or panicked.
+    Failed(CallError),
+    /// A `once` listener was claimed by this call and ran (with this failure, if it failed):
+    /// the event removes it from the list.
+    FiredOnce(Option<CallError>),
+}
+
+/// A trampoline: calls the handler behind the call's data pointer and tells the sink (an
+/// `&S`) what did not go plainly.
+type Trampoline<T, S> = unsafe fn(&ThinCall<T, S>, &T, *const S);
+
+/// A listener's handler, type-erased, with what the emit loop needs beside it.
+pub(crate) struct ThinCall<T: 'static, S> {
+    /// The [`Trampoline`]: [`trampoline`], [`trampoline_once`] or, once the listener was
+    /// removed, [`skip`]; null only in the sentinel that ends [`Snapshot::calls`]. Atomic
+    /// because a removal rewrites it while emits may be reading it.
+    call: AtomicPtr<()>,
+    /// The handler (`trampoline`) or the whole listener (`trampoline_once`).
+    data: *const (),
+    /// The listener: an element of the same snapshot's `entries`.
+    entry: *const Entry<T>,
+    _types: PhantomData<fn(&T, &S)>,
+}
+
+/// Calls the `F` behind `call.data`, with panics caught. The unwind guard sits here, around
+/// one concrete handler, rather than around the emit loop: there it kept the loop's state out
+/// of registers and cost more than the call.
 ///
 /// # Safety
 ///
-/// `data` must point to a live `F`.
-unsafe fn trampoline<T, F>(data: *const (), payload: &T) -> Failed
+/// `call.data` must point to a live `F`, and `sink` to a live `S`.
+unsafe fn trampoline<T, F, S>(call: &ThinCall<T, S>, payload: &T, sink: *const S)
 where
     F: Fn(&T) -> CallResult,
+    S: Sink<T>,
 {
     // SAFETY: per this function's contract.
-    let handler = unsafe { &*data.cast::<F>() };
-    match catch_unwind(AssertUnwindSafe(|| handler(payload))) {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(Box::new(CallError::Returned(error))),
-        Err(panic) => Some(Box::new(CallError::Panicked(panic))),
+    let handler = unsafe { &*call.data.cast::<F>() };
+    if let Some(failure) = call_caught(handler, payload) {
+        // SAFETY: per this function's contract.
+        unsafe { report(sink, call, payload, Report::Failed(failure)) };
     }
 }
 
-impl<T: 'static> ThinCall<T> {
-    /// The removal count this snapshot was published with (see the field).
+/// [`trampoline`] for a `once` listener: only the call that claims it runs the handler.
+///
+/// # Safety
+///
+/// `call.data` must point to a live `Listener<F>`, and `sink` to a live `S`.
+unsafe fn trampoline_once<T, F, S>(call: &ThinCall<T, S>, payload: &T, sink: *const S)
+where
+    F: Fn(&T) -> CallResult,
+    S: Sink<T>,
+{
+    // SAFETY: per this function's contract.
+    let listener = unsafe { &*call.data.cast::<Listener<F>>() };
+    if listener.claim_once() {
+        let failure = call_caught(&listener.handler, payload);
+        // SAFETY: per this function's contract.
+        unsafe { report(sink, call, payload, Report::FiredOnce(failure)) };
+    }
+}
+
+/// A removed listener's trampoline: does nothing.
+///
+/// # Safety
+///
+/// None; `unsafe` only to have the [`Trampoline`] type.
+unsafe fn skip<T, S>(_call: &ThinCall<T, S>, _payload: &T, _sink: *const S) {}
+
+/// Hands `report` to the sink, out of the trampoline's way.
+///
+/// # Safety
+///
+/// `sink` must point to a live `S`.
+#[cold]
+#[inline(never)]
+unsafe fn report<T, S: Sink<T>>(
+    sink: *const S,
+    call: &ThinCall<T, S>,
+    payload: &T,
+    report: Report,
+) {
+    // SAFETY: per this function's contract.
+    unsafe { &*sink }.report(call.entry(), payload, report);
+}
+
+/// Calls `handler` with panics caught: `None` when it succeeded.
+#[inline(always)]
+fn call_caught<T, F>(handler: &F, payload: &T) -> Option<CallError>
+where
+    F: Fn(&T) -> CallResult,
+{
+    match catch_unwind(AssertUnwindSafe(|| handler(payload))) {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(CallError::Returned(error)),
+        Err(panic) => Some(CallError::Panicked(panic)),
+    }
+}
+
+impl<T: 'static, S> ThinCall<T, S> {
+    fn new(call: Trampoline<T, S>, data: *const ()) -> Self {
+        ThinCall {
+            call: AtomicPtr::new(call as *mut ()),
+            data,
+            entry: std::ptr::null(),
+            _types: PhantomData,
+        }
+    }
+
+    /// The trampoline, `None` for the sentinel.
     #[inline(always)]
-    pub(crate) fn expected(&self) -> u64 {
-        self.expected
+    fn trampoline(&self) -> Option<Trampoline<T, S>> {
+        // `Relaxed`: the pointer only decides which code runs on `data`, which the snapshot
+        // keeps alive either way; a handler that removes a listener is ordered before the
+        // emit's next load by program order.
+        let call = self.call.load(Ordering::Relaxed);
+        // SAFETY: `call` holds a `Trampoline<T, S>` (`new`, `Snapshot::skip`) or null, and
+        // function pointers round-trip through data pointers on every platform Rust supports.
+        (!call.is_null()).then(|| unsafe { std::mem::transmute::<*mut (), Trampoline<T, S>>(call) })
     }
 
     /// The listener whose handler this is.
     #[inline(always)]
-    pub(crate) fn entry(&self) -> &Entry<T> {
+    fn entry(&self) -> &Entry<T> {
         // SAFETY: `entry` points into the `entries` of the snapshot that holds this call, which
         // is never changed after `seal` and outlives the `&self` borrow (module docs).
         unsafe { &*self.entry }
     }
 
-    /// Calls the handler, with panics caught.
-    #[inline(always)]
-    pub(crate) fn call(&self, payload: &T) -> Failed {
-        // SAFETY: only `Snapshot::for_each` hands out a `&ThinCall`, and never the sentinel, so
-        // `call` is set. `data` and `call` were made together for the same `F` in
-        // `Snapshot::push`, and the snapshot this `&self` borrows from owns the listener
-        // (module docs).
-        unsafe { (self.call.unwrap_unchecked())(self.data, payload) }
-    }
-
     /// The same handler, for another snapshot that also holds the listener; `seal` sets the
-    /// rest.
+    /// entry.
     fn copy(&self) -> Self {
         ThinCall {
-            call: self.call,
+            call: AtomicPtr::new(self.call.load(Ordering::Relaxed)),
             data: self.data,
-            expected: u64::MAX,
             entry: std::ptr::null(),
+            _types: PhantomData,
         }
     }
 }
 
-/// The listeners of one event at one moment, in subscription order.
-pub(crate) struct Snapshot<T: 'static> {
+/// The listeners of one event at one moment, in subscription order; `S` is the event's
+/// [`Sink`].
+pub(crate) struct Snapshot<T: 'static, S> {
     entries: Vec<Entry<T>>,
     /// `calls[i]` borrows `entries[i]`'s handler; once sealed, one more call, without a
-    /// handler, ends the list.
-    calls: Vec<ThinCall<T>>,
-    /// Whether a listener was subscribed with `once`: each call must then claim it first.
-    has_once: bool,
+    /// trampoline, ends the list.
+    calls: Vec<ThinCall<T, S>>,
 }
 
-// SAFETY: the raw pointers in `calls` point into the `Arc`s of `entries`, whose contents are
-// `Send + Sync` (handlers are `Fn + Send + Sync`, the state is atomic); sharing or sending a
-// snapshot shares or sends exactly those, like `Vec<Entry<T>>` does.
-unsafe impl<T> Send for Snapshot<T> where Vec<Entry<T>>: Send {}
+// SAFETY: the raw pointers in `calls` point into the `Arc`s of `entries` and into `entries`
+// itself, whose contents are `Send + Sync` (handlers are `Fn + Send + Sync`, the state is
+// atomic); sharing or sending a snapshot shares or sends exactly those, like `Vec<Entry<T>>`
+// does. `S` is only named in function pointer types.
+unsafe impl<T, S> Send for Snapshot<T, S> where Vec<Entry<T>>: Send {}
 // SAFETY: as above.
-unsafe impl<T> Sync for Snapshot<T> where Vec<Entry<T>>: Sync {}
+unsafe impl<T, S> Sync for Snapshot<T, S> where Vec<Entry<T>>: Sync {}
 
-impl<T: 'static> Snapshot<T> {
+impl<T: 'static, S: Sink<T>> Snapshot<T, S> {
     /// A snapshot without listeners, to be [`seal`](Self::seal)ed.
     pub(crate) fn empty() -> Self {
         Snapshot {
             entries: Vec::new(),
             calls: Vec::new(),
-            has_once: false,
         }
     }
 
@@ -134,12 +219,10 @@ impl<T: 'static> Snapshot<T> {
             entries: Vec::with_capacity(self.entries.len() + 1),
             // One more for the sentinel.
             calls: Vec::with_capacity(self.entries.len() + 2),
-            has_once: false,
         };
         // `entries` is one shorter than the sealed `calls`: the sentinel is left out.
         for (entry, call) in self.entries.iter().zip(&self.calls) {
             if keep(entry) {
-                next.has_once |= entry.once;
                 next.entries.push(entry.clone());
                 next.calls.push(call.copy());
             }
@@ -152,14 +235,12 @@ impl<T: 'static> Snapshot<T> {
     where
         F: Fn(&T) -> CallResult + Send + Sync + 'static,
     {
-        if listener.once {
-            self.has_once = true;
-        }
-        let call = ThinCall {
-            call: Some(trampoline::<T, F>),
-            data: (&listener.handler as *const F).cast(),
-            expected: u64::MAX,
-            entry: std::ptr::null(),
+        let call = if listener.once {
+            let data = Arc::as_ptr(&listener).cast::<()>();
+            ThinCall::new(trampoline_once::<T, F, S>, data)
+        } else {
+            let data = (&listener.handler as *const F).cast::<()>();
+            ThinCall::new(trampoline::<T, F, S>, data)
         };
         // `listener` moves into `entries`; its contents stay where they are.
         self.entries.push(listener);
@@ -171,45 +252,57 @@ impl<T: 'static> Snapshot<T> {
         &self.entries
     }
 
-    /// Makes the snapshot ready to publish: every call learns its listener and the list's
-    /// removal count now (`removals`, read under the writer lock), and the sentinel ends the
-    /// calls. Nothing is pushed after this, so the `entry` pointers stay valid.
-    pub(crate) fn seal(&mut self, removals: u64) {
+    /// Makes the snapshot ready to publish: every call learns its listener, and the sentinel
+    /// ends the calls. Nothing is pushed after this, so the `entry` pointers stay valid.
+    pub(crate) fn seal(&mut self) {
         debug_assert_eq!(self.calls.len(), self.entries.len(), "sealed twice");
-        let expected = if self.has_once { u64::MAX } else { removals };
         for (call, entry) in self.calls.iter_mut().zip(&self.entries) {
-            call.expected = expected;
             call.entry = entry;
         }
         self.calls.push(ThinCall {
-            call: None,
+            call: AtomicPtr::new(std::ptr::null_mut()),
             data: std::ptr::null(),
-            expected,
             entry: std::ptr::null(),
+            _types: PhantomData,
         });
     }
 
-    /// Calls `each` with every handler in order; `each` decides whether to call it (a removal
-    /// check) and what to do with a failure.
+    /// Makes every later call of the listeners that `removed` selects do nothing, for emits
+    /// already walking this snapshot too. Writers only (serialised by the caller).
+    pub(crate) fn skip(&self, mut removed: impl FnMut(&Entry<T>) -> bool) {
+        let skip = skip::<T, S> as Trampoline<T, S> as *mut ();
+        for (call, entry) in self.calls.iter().zip(&self.entries) {
+            if removed(entry) {
+                call.call.store(skip, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Calls every handler in order, with panics caught; what did not go plainly goes to
+    /// `sink` (from the trampolines, so the loop does not test each call's outcome).
     ///
     /// The loop walks the calls up to the sentinel instead of counting, so that across the
     /// handler calls it keeps one pointer, not a pointer and an end: with the payload and the
-    /// event's state that leaves the emit three registers to save, not six.
+    /// sink that leaves the emit three registers to save for the loop, not six.
     #[inline(always)]
-    pub(crate) fn for_each(&self, mut each: impl FnMut(&ThinCall<T>)) {
+    pub(crate) fn call_each(&self, payload: &T, sink: &S) {
         debug_assert!(
-            self.calls.last().is_some_and(|c| c.call.is_none()),
+            self.calls.last().is_some_and(|c| c.trampoline().is_none()),
             "not sealed"
         );
+        let sink: *const S = sink;
         let mut next = self.calls.as_ptr();
         loop {
             // SAFETY: a sealed snapshot's calls end with the sentinel, which stops the loop
             // before `next` passes it.
             let current = unsafe { &*next };
-            if current.call.is_none() {
+            let Some(trampoline) = current.trampoline() else {
                 break;
-            }
-            each(current);
+            };
+            // SAFETY: `trampoline` was made for `data` in `push` (or is `skip`, which reads
+            // nothing), this snapshot owns the listener behind `data` (module docs), and
+            // `sink` is a live `S`, the type the trampoline was made for.
+            unsafe { trampoline(current, payload, sink) };
             // SAFETY: `current` is not the sentinel, so one more element follows it.
             next = unsafe { next.add(1) };
         }

@@ -306,6 +306,56 @@ fn a_listener_removed_during_an_emit_is_not_called_by_it() {
 }
 
 #[test]
+fn a_listener_removed_after_the_list_changed_mid_emit_is_still_skipped() {
+    // The emit walks the snapshot it started with; the first handler's subscribe replaces
+    // that snapshot before its unsubscribe runs, so the removal must reach the older one.
+    let (_core, _, count, _) = bus();
+    let slot: Slot = Arc::default();
+    let (added_calls, added) = counter();
+    let added = Arc::new(added);
+    let (event, victim_slot) = (count.clone(), slot.clone());
+    count.on(move |_| {
+        let added = added.clone();
+        event.on(move |_| added());
+        if let Some(sub) = victim_slot.lock().unwrap().take() {
+            sub.unsubscribe();
+        }
+    });
+    let (victim_calls, victim) = counter();
+    *slot.lock().unwrap() = Some(count.on(move |_| victim()));
+    count.emit(1);
+    assert_eq!(hits(&victim_calls), 0, "removed during emit 1");
+    assert_eq!(hits(&added_calls), 0, "added during emit 1");
+    count.emit(2);
+    assert_eq!(hits(&victim_calls), 0);
+    assert_eq!(hits(&added_calls), 1);
+}
+
+#[test]
+fn a_listener_removed_by_another_thread_mid_emit_is_skipped() {
+    let (_core, _, count, _) = bus();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (removed_tx, removed_rx) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, removed_rx) = (Mutex::new(entered_tx), Mutex::new(removed_rx));
+    count.once(move |_| {
+        entered_tx.lock().unwrap().send(()).unwrap();
+        removed_rx.lock().unwrap().recv().unwrap();
+    });
+    let (victim_calls, victim) = counter();
+    let victim = count.on(move |_| victim());
+    std::thread::scope(|s| {
+        let emitter = s.spawn(|| count.emit(1));
+        // The emit is inside the first handler: remove the second from here.
+        entered_rx.recv().unwrap();
+        victim.unsubscribe();
+        removed_tx.send(()).unwrap();
+        emitter.join().unwrap();
+    });
+    assert_eq!(hits(&victim_calls), 0);
+    assert_eq!(count.listener_count(), 0);
+}
+
+#[test]
 fn a_listener_added_during_an_emit_runs_from_the_next_emit() {
     let (_core, _, count, _) = bus();
     let (late_calls, late) = counter();
