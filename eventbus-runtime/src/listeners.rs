@@ -139,6 +139,9 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
     /// Seals `next` and swaps it in. Only under the writer lock.
     fn publish(&self, mut next: Snapshot<T, S>) {
         let len = next.entries().len();
+        // The gauge counts listeners that may still be called: a `once` listener that fired is
+        // still in the list while its handler runs.
+        let active = next.entries().iter().filter(|l| l.is_active()).count();
         next.seal();
         self.snapshot.replace(next);
         // Writers are serialised; only `set_slow` races with this, and it only sets a bit.
@@ -148,7 +151,7 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
                 Some(route & SLOW | len)
             });
         if let Some(on_change) = &self.on_change {
-            on_change(len);
+            on_change(active);
         }
     }
 
@@ -173,16 +176,22 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
             redispatch,
             handler,
         });
-        let mut next = self.snapshot.read(|current| current.filtered(|_| true));
+        let mut next = self
+            .snapshot
+            .with_current(|current| current.filtered(|_| true));
         next.push(listener);
         self.publish(next);
+        drop(next_id);
+        // Outside the lock: freeing old snapshots may drop listeners, whose state may
+        // subscribe (see `Rcu::replace`).
+        self.snapshot.collect();
         id
     }
 
     /// Removes the listener with this id; `false` if it was not in the list.
     pub(crate) fn remove(&self, id: u64) -> bool {
-        let _writer = self.lock_writer();
-        let found = self.snapshot.read(|current| {
+        let writer = self.lock_writer();
+        let found = self.snapshot.with_current(|current| {
             let listener = current.entries().iter().find(|l| l.id == id)?;
             let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
             Some((was_active, current.filtered(|l| l.id != id)))
@@ -194,13 +203,15 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
         self.snapshot
             .for_each_live(|snapshot| snapshot.skip(|l| l.id == id));
         self.publish(next);
+        drop(writer);
+        self.snapshot.collect();
         was_active
     }
 
     /// Removes every listener.
     pub(crate) fn clear(&self) {
-        let _writer = self.lock_writer();
-        let had_listeners = self.snapshot.read(|current| {
+        let writer = self.lock_writer();
+        let had_listeners = self.snapshot.with_current(|current| {
             for listener in current.entries() {
                 listener.state.store(REMOVED, Ordering::Release);
             }
@@ -211,6 +222,8 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
                 .for_each_live(|snapshot| snapshot.skip(|_| true));
             self.publish(Snapshot::empty());
         }
+        drop(writer);
+        self.snapshot.collect();
     }
 
     /// Where an emit goes, from one load and no read section: `0` when the event is on its
@@ -261,14 +274,14 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
         claimed
     }
 
-    /// Settles what a call of the emit loop reported: removes a `once` listener that fired,
-    /// and returns the failure to handle, if any.
+    /// Settles what a call of the emit loop reported: removes a `once` listener that was
+    /// claimed, and returns a failure to handle.
     pub(crate) fn settle(&self, listener: &Entry<T>, report: Report) -> Option<CallError> {
         match report {
             Report::Failed(error) => Some(error),
-            Report::FiredOnce(failure) => {
+            Report::Claimed => {
                 self.remove(listener.id);
-                failure
+                None
             }
         }
     }

@@ -269,8 +269,22 @@ impl<T> Rcu<T> {
         out
     }
 
-    /// Swaps in `value`; the old one is dropped as soon as no reader can hold it. Writers must
-    /// be serialised by the caller.
+    /// The current value, for the writer: no read section, and nothing freed on the way out.
+    /// Writers only, serialised by the caller, and `f` must not replace: then the current
+    /// value cannot be retired, let alone freed, while `f` runs.
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: only a writer retires the current value (`replace`), the caller is the only
+        // writer, and `f` does not replace.
+        f(unsafe { &*self.current.load(Ordering::Acquire) })
+    }
+
+    /// Swaps in `value`; the old one is freed by a later [`collect`](Self::collect) (or a
+    /// reader on its way out) once no reader can hold it. Writers must be serialised by the
+    /// caller.
+    ///
+    /// Nothing is freed here: freeing drops listeners, whose captured state may run user code
+    /// that subscribes, and the caller still holds its writer lock (a `Drop` that subscribed
+    /// deadlocked on it).
     pub(crate) fn replace(&self, value: T) {
         let old = self
             .current
@@ -289,18 +303,25 @@ impl<T> Rcu<T> {
             .unwrap_or_else(PoisonError::into_inner)
             .push((old, readers));
         self.pending.store(true, Ordering::Release);
-        self.reclaim();
+    }
+
+    /// Frees the replaced values no reader can still hold. For writers, after they released
+    /// their lock.
+    pub(crate) fn collect(&self) {
+        if self.pending.load(Ordering::Relaxed) {
+            self.reclaim();
+        }
     }
 
     /// Calls `f` with the current value and with every replaced value a reader may still hold
     /// (a removed listener is made to be skipped in all of them). Writers only, serialised by
-    /// the caller, so the current value cannot be replaced meanwhile.
+    /// the caller: then no value is between `current` and the retired list, so none is missed.
     pub(crate) fn for_each_live(&self, mut f: impl FnMut(&T)) {
         // Held throughout: a retired value is freed only after `reclaim` took it out of this
-        // list under the lock.
+        // list under the lock, and the current value only after it was retired into it.
         let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
-        // SAFETY: only a writer replaces `current`, and the caller is the writer; retired
-        // values in the list are not freed while the lock is held (above).
+        // SAFETY: the current value is freed only after `replace` retired it into the list
+        // whose lock is held here; retired values in the list are not freed while it is held.
         f(unsafe { &*self.current.load(Ordering::Acquire) });
         for (ptr, _) in retired.iter() {
             // SAFETY: as above.

@@ -14,8 +14,8 @@
 //! no-op ([`Snapshot::skip`], under the writer lock). An emit already walking an older
 //! snapshot therefore skips a listener removed meanwhile, by a handler of that emit or by
 //! another thread. A `once` listener's trampoline claims the listener (one compare-exchange on
-//! its state) before calling it and reports [`Report::FiredOnce`], on which the event removes
-//! it from the list.
+//! its state) and reports [`Report::Claimed`], on which the event removes it from the list,
+//! before calling it.
 //!
 //! The invariant that makes the raw pointers sound lives here: a `ThinCall` is only ever made
 //! from an `Arc` pushed into the same snapshot, is copied (privately) only between snapshots
@@ -46,9 +46,9 @@ pub(crate) trait Sink<T>: Sync {
 pub(crate) enum Report {
     /// The handler returned an error or panicked.
     Failed(CallError),
-    /// A `once` listener was claimed by this call and ran (with this failure, if it failed):
-    /// the event removes it from the list.
-    FiredOnce(Option<CallError>),
+    /// A `once` listener was claimed by this call, which runs it next: the event removes it
+    /// from the list first, as an unsubscribe would.
+    Claimed,
 }
 
 /// A trampoline: calls the handler behind the call's data pointer and tells the sink (an
@@ -101,9 +101,11 @@ where
     // SAFETY: per this function's contract.
     let listener = unsafe { &*call.data.cast::<Listener<F>>() };
     if listener.claim_once() {
-        let failure = call_caught(&listener.handler, payload);
-        // SAFETY: per this function's contract.
-        unsafe { report(sink, call, payload, Report::FiredOnce(failure)) };
+        // SAFETY (both): per this function's contract.
+        unsafe { report(sink, call, payload, Report::Claimed) };
+        if let Some(failure) = call_caught(&listener.handler, payload) {
+            unsafe { report(sink, call, payload, Report::Failed(failure)) };
+        }
     }
 }
 
@@ -197,8 +199,9 @@ pub(crate) struct Snapshot<T: 'static, S> {
 
 // SAFETY: the raw pointers in `calls` point into the `Arc`s of `entries` and into `entries`
 // itself, whose contents are `Send + Sync` (handlers are `Fn + Send + Sync`, the state is
-// atomic); sharing or sending a snapshot shares or sends exactly those, like `Vec<Entry<T>>`
-// does. `S` is only named in function pointer types.
+// atomic); sharing or sending a snapshot shares or sends exactly those. The bound always
+// holds (an `Entry` is an `Arc` of a `Send + Sync` listener, whatever `T`): no `T` or `S`
+// value is ever stored, `S` is only named in function pointer types.
 unsafe impl<T, S> Send for Snapshot<T, S> where Vec<Entry<T>>: Send {}
 // SAFETY: as above.
 unsafe impl<T, S> Sync for Snapshot<T, S> where Vec<Entry<T>>: Sync {}

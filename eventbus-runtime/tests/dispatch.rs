@@ -356,6 +356,135 @@ fn a_listener_removed_by_another_thread_mid_emit_is_skipped() {
 }
 
 #[test]
+fn a_removal_reaches_a_snapshot_retired_by_a_nested_emit() {
+    // The outer emit walks [A, B, C]. A subscribes D and emits again; in that nested emit B
+    // removes C. The outer emit, still on the older list, must skip C too.
+    let (_core, _, count, _) = bus();
+    let slot: Slot = Arc::default();
+    let (c_calls, c) = counter();
+    let (d_calls, d) = counter();
+    let d = Arc::new(d);
+    let event = count.clone();
+    count.on(move |n| {
+        if *n == 0 {
+            let d = d.clone();
+            event.on(move |_| d());
+            event.emit(1);
+        }
+    });
+    let victim_slot = slot.clone();
+    count.on(move |n| {
+        if *n == 1
+            && let Some(sub) = victim_slot.lock().unwrap().take()
+        {
+            sub.unsubscribe();
+        }
+    });
+    *slot.lock().unwrap() = Some(count.on(move |_| c()));
+    count.emit(0);
+    assert_eq!(hits(&c_calls), 0);
+    assert_eq!(hits(&d_calls), 1, "D runs in the nested emit only");
+    assert_eq!(count.listener_count(), 3);
+}
+
+#[test]
+fn a_listener_whose_state_subscribes_when_dropped_can_be_unsubscribed() {
+    // Dropping the last copy of a removed listener runs its captures' `Drop`, which may use
+    // the bus: that must not happen under the list's writer lock (it deadlocked there).
+    struct SubscribesOnDrop(Event<u32>);
+    impl Drop for SubscribesOnDrop {
+        fn drop(&mut self) {
+            self.0.on(|_| ());
+        }
+    }
+    let (_core, _, count, _) = bus();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let event = count.clone();
+    thread::spawn(move || {
+        let guard = SubscribesOnDrop(event.clone());
+        event
+            .on(move |_| {
+                let _ = &guard;
+            })
+            .unsubscribe();
+        done_tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("unsubscribe hung: a listener was dropped under the writer lock");
+    assert_eq!(count.listener_count(), 1, "the drop's own subscription");
+}
+
+#[test]
+fn a_once_handler_finds_itself_removed_and_a_nested_emit_skips_it() {
+    let (_core, _, count, _) = bus();
+    let (once_calls, once) = counter();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (event, inside) = (count.clone(), seen.clone());
+    count.once(move |n| {
+        once();
+        inside.lock().unwrap().push((*n, event.listener_count()));
+        if *n == 0 {
+            event.emit(1);
+        }
+    });
+    let (other_calls, other) = counter();
+    count.on(move |_| other());
+    count.emit(0);
+    count.emit(2);
+    assert_eq!(hits(&once_calls), 1);
+    assert_eq!(*seen.lock().unwrap(), [(0, 1)]);
+    assert_eq!(hits(&other_calls), 3, "nested emit 1, then emits 0 and 2");
+    assert_eq!(count.listener_count(), 1);
+}
+
+#[test]
+fn subscribes_racing_with_once_claims_lose_no_listener() {
+    const ROUNDS: usize = if cfg!(miri) { 10 } else { 200 };
+    const ADDS: usize = if cfg!(miri) { 10 } else { 200 };
+    let (_core, _, count, _) = bus();
+    let (on_calls, on) = counter();
+    let on = Arc::new(on);
+    let (once_calls, once) = counter();
+    let once = Arc::new(once);
+    let barrier = Barrier::new(4);
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                barrier.wait();
+                for _ in 0..ADDS {
+                    let on = on.clone();
+                    count.on(move |_| on());
+                }
+            });
+        }
+        s.spawn(|| {
+            barrier.wait();
+            for _ in 0..ROUNDS {
+                let once = once.clone();
+                count.once(move |_| once());
+                count.emit(0);
+            }
+        });
+        s.spawn(|| {
+            barrier.wait();
+            for _ in 0..ROUNDS {
+                count.emit(0);
+            }
+        });
+    });
+    assert_eq!(
+        hits(&once_calls),
+        ROUNDS,
+        "each once listener ran exactly once"
+    );
+    assert_eq!(count.listener_count(), 2 * ADDS);
+    let before = hits(&on_calls);
+    count.emit(1);
+    assert_eq!(hits(&on_calls) - before, 2 * ADDS);
+}
+
+#[test]
 fn a_listener_added_during_an_emit_runs_from_the_next_emit() {
     let (_core, _, count, _) = bus();
     let (late_calls, late) = counter();

@@ -139,3 +139,36 @@ fn an_uninstrumented_bus_still_reports_failures_but_not_throughput() {
         assert!(!core.stats().instrumented);
     });
 }
+
+#[test]
+fn the_listener_gauge_drops_before_a_once_handler_runs() {
+    // Shared with the handler, which must own what it captures.
+    let recorder = std::sync::Arc::new(DebuggingRecorder::new());
+    let in_handler = recorder.clone();
+    metrics::with_local_recorder(&*recorder, || {
+        let manifest = eventbus_runtime::__doc::manifest(&[("job", Some("u32"))]);
+        let core = BusCore::new(manifest);
+        let job: Event<u32> = Event::new(&core, manifest.event("job").unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (inside, event) = (seen.clone(), job.clone());
+        job.once(move |_| {
+            let gauge = gauge(
+                &snapshot(&in_handler),
+                metric_names::LISTENERS,
+                &[("event", "job")],
+            );
+            *inside.lock().unwrap() = Some((gauge, event.listener_count()));
+        });
+        assert_eq!(
+            gauge(
+                &snapshot(&recorder),
+                metric_names::LISTENERS,
+                &[("event", "job")]
+            ),
+            1.0
+        );
+        job.emit(1);
+        // As if it had unsubscribed before running: the gauge and the count agree.
+        assert_eq!(*seen.lock().unwrap(), Some((0.0, 0)));
+    });
+}
