@@ -139,8 +139,8 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
     /// Seals `next` and swaps it in. Only under the writer lock.
     fn publish(&self, mut next: Snapshot<T, S>) {
         let len = next.entries().len();
-        // The gauge counts listeners that may still be called: a `once` listener that fired is
-        // still in the list while its handler runs.
+        // The gauge counts listeners that may still be called: a `once` listener claimed by an
+        // emit on another thread stays in the list until that emit removes it.
         let active = next.entries().iter().filter(|l| l.is_active()).count();
         next.seal();
         self.snapshot.replace(next);
