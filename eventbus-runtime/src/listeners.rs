@@ -15,9 +15,8 @@
 //! an emit costs.
 
 use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::options::HandlerInfo;
@@ -74,11 +73,7 @@ pub(crate) type Entry<T> = Arc<Listener<Handler<T>>>;
 impl<T> Listener<Handler<T>> {
     /// Calls the handler with panics caught.
     pub(crate) fn call(&self, payload: &T) -> Result<(), CallError> {
-        match catch_unwind(AssertUnwindSafe(|| (self.handler)(payload))) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(CallError::Returned(error)),
-            Err(panic) => Err(CallError::Panicked(panic)),
-        }
+        crate::snapshot::call_caught(&self.handler, payload).map_or(Ok(()), Err)
     }
 
     /// Whether the listener is still subscribed.
@@ -130,10 +125,15 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
         }
     }
 
-    fn lock_writer(&self) -> MutexGuard<'_, u64> {
+    /// Runs one change of the list under the writer lock (`update` gets the next listener id),
+    /// then frees what it replaced once the lock is released: freeing old snapshots may drop
+    /// listeners, whose captured state may subscribe (see `Rcu::replace`).
+    fn write<R>(&self, update: impl FnOnce(&mut u64) -> R) -> R {
         // No handler ever runs under this lock, so poisoning can only come from an allocation
         // failure mid-update; the list itself is always consistent (it is swapped atomically).
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+        let out = update(&mut self.writer.lock().unwrap_or_else(PoisonError::into_inner));
+        self.snapshot.collect();
+        out
     }
 
     /// Seals `next` and swaps it in. Only under the writer lock.
@@ -164,66 +164,61 @@ impl<T: 'static, S: Sink<T>> ListenerList<T, S> {
     where
         F: Fn(&T) -> Result<(), BoxError> + Send + Sync + 'static,
     {
-        let mut next_id = self.lock_writer();
-        let id = *next_id;
-        *next_id += 1;
-        let (info, redispatch, handler) = make(id);
-        let listener = Arc::new(Listener {
-            id,
-            state: AtomicU8::new(if once { ACTIVE_ONCE } else { ACTIVE }),
-            once,
-            info,
-            redispatch,
-            handler,
-        });
-        let mut next = self
-            .snapshot
-            .with_current(|current| current.filtered(|_| true));
-        next.push(listener);
-        self.publish(next);
-        drop(next_id);
-        // Outside the lock: freeing old snapshots may drop listeners, whose state may
-        // subscribe (see `Rcu::replace`).
-        self.snapshot.collect();
-        id
+        self.write(|next_id| {
+            let id = *next_id;
+            *next_id += 1;
+            let (info, redispatch, handler) = make(id);
+            let listener = Arc::new(Listener {
+                id,
+                state: AtomicU8::new(if once { ACTIVE_ONCE } else { ACTIVE }),
+                once,
+                info,
+                redispatch,
+                handler,
+            });
+            let mut next = self
+                .snapshot
+                .with_current(|current| current.filtered(|_| true));
+            next.push(listener);
+            self.publish(next);
+            id
+        })
     }
 
     /// Removes the listener with this id; `false` if it was not in the list.
     pub(crate) fn remove(&self, id: u64) -> bool {
-        let writer = self.lock_writer();
-        let found = self.snapshot.with_current(|current| {
-            let listener = current.entries().iter().find(|l| l.id == id)?;
-            let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
-            Some((was_active, current.filtered(|l| l.id != id)))
-        });
-        let Some((was_active, next)) = found else {
-            return false;
-        };
-        // Emits walking this snapshot or an older one skip it from now on.
-        self.snapshot
-            .for_each_live(|snapshot| snapshot.skip(|l| l.id == id));
-        self.publish(next);
-        drop(writer);
-        self.snapshot.collect();
-        was_active
+        self.write(|_| {
+            let found = self.snapshot.with_current(|current| {
+                let listener = current.entries().iter().find(|l| l.id == id)?;
+                let was_active = listener.state.swap(REMOVED, Ordering::AcqRel) != REMOVED;
+                Some((was_active, current.filtered(|l| l.id != id)))
+            });
+            let Some((was_active, next)) = found else {
+                return false;
+            };
+            // Emits walking this snapshot or an older one skip it from now on.
+            self.snapshot
+                .for_each_live(|snapshot| snapshot.skip(|l| l.id == id));
+            self.publish(next);
+            was_active
+        })
     }
 
     /// Removes every listener.
     pub(crate) fn clear(&self) {
-        let writer = self.lock_writer();
-        let had_listeners = self.snapshot.with_current(|current| {
-            for listener in current.entries() {
-                listener.state.store(REMOVED, Ordering::Release);
+        self.write(|_| {
+            let had_listeners = self.snapshot.with_current(|current| {
+                for listener in current.entries() {
+                    listener.state.store(REMOVED, Ordering::Release);
+                }
+                !current.entries().is_empty()
+            });
+            if had_listeners {
+                self.snapshot
+                    .for_each_live(|snapshot| snapshot.skip(|_| true));
+                self.publish(Snapshot::empty());
             }
-            !current.entries().is_empty()
         });
-        if had_listeners {
-            self.snapshot
-                .for_each_live(|snapshot| snapshot.skip(|_| true));
-            self.publish(Snapshot::empty());
-        }
-        drop(writer);
-        self.snapshot.collect();
     }
 
     /// Where an emit goes, from one load and no read section: `0` when the event is on its

@@ -135,9 +135,9 @@ unsafe fn report<T, S: Sink<T>>(
 
 /// Calls `handler` with panics caught: `None` when it succeeded.
 #[inline(always)]
-fn call_caught<T, F>(handler: &F, payload: &T) -> Option<CallError>
+pub(crate) fn call_caught<T, F>(handler: &F, payload: &T) -> Option<CallError>
 where
-    F: Fn(&T) -> CallResult,
+    F: Fn(&T) -> CallResult + ?Sized,
 {
     match catch_unwind(AssertUnwindSafe(|| handler(payload))) {
         Ok(Ok(())) => None,
@@ -148,8 +148,13 @@ where
 
 impl<T: 'static, S> ThinCall<T, S> {
     fn new(call: Trampoline<T, S>, data: *const ()) -> Self {
+        Self::erased(call as *mut (), data)
+    }
+
+    /// A call whose `entry` `seal` sets; `call` null for the sentinel.
+    fn erased(call: *mut (), data: *const ()) -> Self {
         ThinCall {
-            call: AtomicPtr::new(call as *mut ()),
+            call: AtomicPtr::new(call),
             data,
             entry: std::ptr::null(),
             _types: PhantomData,
@@ -179,12 +184,7 @@ impl<T: 'static, S> ThinCall<T, S> {
     /// The same handler, for another snapshot that also holds the listener; `seal` sets the
     /// entry.
     fn copy(&self) -> Self {
-        ThinCall {
-            call: AtomicPtr::new(self.call.load(Ordering::Relaxed)),
-            data: self.data,
-            entry: std::ptr::null(),
-            _types: PhantomData,
-        }
+        Self::erased(self.call.load(Ordering::Relaxed), self.data)
     }
 }
 
@@ -262,12 +262,8 @@ impl<T: 'static, S: Sink<T>> Snapshot<T, S> {
         for (call, entry) in self.calls.iter_mut().zip(&self.entries) {
             call.entry = entry;
         }
-        self.calls.push(ThinCall {
-            call: AtomicPtr::new(std::ptr::null_mut()),
-            data: std::ptr::null(),
-            entry: std::ptr::null(),
-            _types: PhantomData,
-        });
+        self.calls
+            .push(ThinCall::erased(std::ptr::null_mut(), std::ptr::null()));
     }
 
     /// Makes every later call of the listeners that `removed` selects do nothing, for emits

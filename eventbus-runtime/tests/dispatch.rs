@@ -59,6 +59,13 @@ fn collect_failures(core: &BusCore) -> Arc<Mutex<Vec<HandlerFailure>>> {
 /// A slot a handler can take its own (or another's) subscription from.
 type Slot = Arc<Mutex<Option<Subscription>>>;
 
+/// Unsubscribes the subscription in `slot`, if it still holds one.
+fn unsubscribe_from(slot: &Slot) {
+    if let Some(sub) = slot.lock().unwrap().take() {
+        sub.unsubscribe();
+    }
+}
+
 #[test]
 fn handlers_infer_the_payload_type_and_see_the_payload() {
     let (_core, ping, count, _) = bus();
@@ -276,9 +283,7 @@ fn a_handler_can_unsubscribe_itself() {
     let own = slot.clone();
     let sub = count.on(move |_| {
         inc();
-        if let Some(sub) = own.lock().unwrap().take() {
-            sub.unsubscribe();
-        }
+        unsubscribe_from(&own);
     });
     *slot.lock().unwrap() = Some(sub);
     count.emit(1);
@@ -293,9 +298,7 @@ fn a_listener_removed_during_an_emit_is_not_called_by_it() {
     let slot: Slot = Arc::default();
     let victim_slot = slot.clone();
     count.on(move |_| {
-        if let Some(sub) = victim_slot.lock().unwrap().take() {
-            sub.unsubscribe();
-        }
+        unsubscribe_from(&victim_slot);
     });
     let (victim_calls, victim) = counter();
     *slot.lock().unwrap() = Some(count.on(move |_| victim()));
@@ -317,9 +320,7 @@ fn a_listener_removed_after_the_list_changed_mid_emit_is_still_skipped() {
     count.on(move |_| {
         let added = added.clone();
         event.on(move |_| added());
-        if let Some(sub) = victim_slot.lock().unwrap().take() {
-            sub.unsubscribe();
-        }
+        unsubscribe_from(&victim_slot);
     });
     let (victim_calls, victim) = counter();
     *slot.lock().unwrap() = Some(count.on(move |_| victim()));
@@ -374,10 +375,8 @@ fn a_removal_reaches_a_snapshot_retired_by_a_nested_emit() {
     });
     let victim_slot = slot.clone();
     count.on(move |n| {
-        if *n == 1
-            && let Some(sub) = victim_slot.lock().unwrap().take()
-        {
-            sub.unsubscribe();
+        if *n == 1 {
+            unsubscribe_from(&victim_slot);
         }
     });
     *slot.lock().unwrap() = Some(count.on(move |_| c()));
